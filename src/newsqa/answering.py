@@ -1,0 +1,233 @@
+"""Answerers turn retrieved passages into an answer with ``[n]`` markers.
+
+``ExtractiveAnswerer`` (the default) needs no generative model: it scores every
+sentence of the retrieved passages against the question and answers with the
+best one to three, verbatim, in reading order. When no sentence carries enough
+evidence, or the question names someone the passages never mention, it refuses.
+The evidence threshold is calibrated on the development question set
+(``benchmarks/calibrate.py``), not tuned per question.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from newsqa.conversation import Resolved
+from newsqa.embeddings import MiniLMEmbeddings
+from newsqa.models import Answer, Citation, Hit, Span
+from newsqa.text import content_terms, mentions, names, words
+
+REFUSAL = "The articles don't answer this question"
+
+# What kind of sentence answers which kind of question. These are English
+# grammar (answer types), not keywords for particular questions.
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"dozens?|hundreds?|thousands?|millions?|billions?|several|few"
+)
+_UNITS = r"(?:second|minute|hour|day|week|month|year|decade)s?"
+_DISTANCE = r"(?:kilomet(?:er|re)s?|km|miles?|met(?:er|re)s?)"
+_WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
+ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
+    "quote": re.compile(
+        r"[\"“”]|\b(?:said|says|say|told|tells|warned|stated|added|promised|"
+        r"claimed|announced|according to|denied)\b",
+        re.I,
+    ),
+    "length": re.compile(
+        rf"\b\d[\d,.]*[-\s]?(?:{_UNITS}|{_DISTANCE})\b|\b(?:{_NUMBER_WORDS})\s+{_UNITS}\b|"
+        rf"\bfor\s+{_UNITS}\b|\blong time\b|\bup to\b",
+        re.I,
+    ),
+    "number": re.compile(rf"\b\d[\d,.]*\b|\b(?:{_NUMBER_WORDS})\b", re.I),
+    "time": re.compile(
+        rf"\b(?:{_WEEKDAYS}|{_MONTHS})\b|\b(?:19|20)\d\d\b|\bago\b|"
+        r"\b(?:last|next|this)\s+(?:week|month|year)\b|\byesterday\b|\btoday\b",
+        re.I,
+    ),
+    "person": re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b|\b(?:spokes\w+|leader|head|chief)\b"),
+    "place": re.compile(r"\b(?:in|at|from|to|inside)\s+(?:the\s+)?[A-Z]\w+|\bonline\b"),
+    "reason": re.compile(
+        r"\b(?:because|since|due to|as a result|so that|in order to|after|so)\b", re.I
+    ),
+}
+_QUESTION_TYPES: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(
+            r"^\s*what\s+(?:did|does|do|has|have|had|was|were|is)\b.*\b(?:say|said|tell|told|"
+            r"warn|claim|promise|announce|state|statement|quote|comment)\w*\b",
+            re.I,
+        ),
+        "quote",
+    ),
+    (re.compile(r"\bhow\s+(?:long|far)\b|\bwhat\s+(?:range|distance)\b", re.I), "length"),
+    (re.compile(r"\bhow\s+(?:many|much)\b|\bwhat\s+number\b", re.I), "number"),
+    (re.compile(r"\bwhen\b|\bwhat\s+(?:day|date|year|time|month)\b", re.I), "time"),
+    (re.compile(r"^\s*who\b|\bwho\s+(?:is|was|are|were)\b", re.I), "person"),
+    (re.compile(r"\bwhere\b", re.I), "place"),
+    (re.compile(r"\bwhy\b", re.I), "reason"),
+]
+
+# "how long" asks for a length; the word "long" is not evidence of one.
+_WH_PHRASE = re.compile(r"\bhow\s+(?:long|many|much|far|often|old|big)\b", re.I)
+
+# Weights of the evidence features; the refusal threshold is calibrated on top.
+W_LEXICAL, W_DENSE, W_TYPE, W_NAMES = 0.35, 0.35, 0.15, 0.15
+
+
+def answer_type(question: str) -> str | None:
+    for pattern, kind in _QUESTION_TYPES:
+        if pattern.search(question):
+            return kind
+    return None
+
+
+@dataclass
+class Candidate:
+    """One sentence of a retrieved passage, scored as evidence for the question."""
+
+    hit: Hit
+    span: Span
+    text: str
+    rank: int  # rank of its passage in retrieval (0 = best)
+    score: float = 0.0
+
+
+class Answerer(Protocol):
+    """Anything that answers a resolved question from retrieved passages."""
+
+    mode: str
+
+    def answer(self, resolved: Resolved, hits: list[Hit]) -> Answer: ...
+
+
+def refusal(question: str, reason: str, mode: str = "extractive") -> Answer:
+    return Answer(question=question, text=f"{REFUSAL}: {reason}.", answerable=False, mode=mode)
+
+
+def candidates(hits: list[Hit]) -> list[Candidate]:
+    """Every distinct sentence of the hits (overlapping passages share sentences)."""
+    seen: set[tuple[str, int]] = set()
+    out: list[Candidate] = []
+    for rank, hit in enumerate(hits):
+        p = hit.passage
+        for span in p.sentences:
+            key = (p.article_id, span.start)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(
+                Candidate(hit, span, p.text[span.start - p.start : span.end - p.start], rank)
+            )
+    return out
+
+
+def missing_names(question_names: list[str], hits: list[Hit]) -> list[str]:
+    """Names in the question that no retrieved passage (or its title) mentions."""
+    seen = set()
+    for hit in hits:
+        seen.update(words(hit.passage.text))
+        seen.update(words(hit.title))
+    return [n for n in question_names if not mentions(seen, n)]
+
+
+class ExtractiveAnswerer:
+    """Answers with the retrieved sentences that best answer the question."""
+
+    mode = "extractive"
+
+    def __init__(
+        self, embeddings: MiniLMEmbeddings, min_support: float = 0.45, max_sentences: int = 3
+    ) -> None:
+        self.embeddings = embeddings
+        self.min_support = min_support
+        self.max_sentences = max_sentences
+
+    def score(self, resolved: Resolved, hits: list[Hit]) -> list[Candidate]:
+        """All candidate sentences with their evidence score, best first."""
+        cands = candidates(hits)
+        if not cands:
+            return []
+        question = resolved.standalone
+        kind = answer_type(resolved.question) or answer_type(question)
+        asked = _WH_PHRASE.sub(" ", question)
+        q_terms = content_terms(asked)
+        ctx_terms = [
+            t for t in content_terms(_WH_PHRASE.sub(" ", resolved.context)) if t not in q_terms
+        ]
+        sent_terms = [set(content_terms(c.text)) for c in cands]
+        # Terms found in every candidate do not tell sentences apart: inverse frequency.
+        n = len(cands)
+        weights = {
+            t: np.log1p(n / (1 + sum(t in s for s in sent_terms))) for t in {*q_terms, *ctx_terms}
+        }
+        for t in ctx_terms:
+            weights[t] *= 0.5
+        total = sum(weights.values()) or 1.0
+
+        vectors = self.embeddings.encode([question, *(c.text for c in cands)])
+        dense = vectors[1:] @ vectors[0]
+        for i, cand in enumerate(cands):
+            lexical = sum(w for t, w in weights.items() if t in sent_terms[i]) / total
+            type_match = 1.0 if kind and ANSWER_PATTERNS[kind].search(cand.text) else 0.0
+            if kind is None:
+                type_match = 0.5
+            # A sentence that quotes someone may name them in the next sentence.
+            window = set(words(cand.text)) | set(words(cand.hit.title))
+            name_cov = (
+                sum(mentions(window, nm) for nm in resolved.names) / len(resolved.names)
+                if resolved.names
+                else 0.5
+            )
+            cand.score = float(
+                W_LEXICAL * lexical
+                + W_DENSE * max(float(dense[i]), 0.0)
+                + W_TYPE * type_match
+                + W_NAMES * name_cov
+            )
+        return sorted(cands, key=lambda c: -c.score)
+
+    def answer(self, resolved: Resolved, hits: list[Hit]) -> Answer:
+        question = resolved.question
+        if not hits:
+            return refusal(question, "no passage in the library matches it")
+        absent = missing_names(resolved.names, hits)
+        if absent:
+            return refusal(question, f"no article mentions {', '.join(absent)}")
+        ranked = self.score(resolved, hits)
+        if not ranked or ranked[0].score < self.min_support:
+            return refusal(question, "no sentence in the articles supports an answer")
+        best = ranked[0].score
+        picked = [
+            c for c in ranked[: self.max_sentences] if c.score >= max(self.min_support, 0.9 * best)
+        ]
+        # Reading order: by article (best article first), then by position.
+        article_rank = {c.hit.passage.article_id: i for i, c in reversed(list(enumerate(picked)))}
+        picked.sort(key=lambda c: (article_rank[c.hit.passage.article_id], c.span.start))
+        citations = [
+            Citation(
+                n=i,
+                article_id=c.hit.passage.article_id,
+                title=c.hit.title,
+                date=c.hit.date,
+                source=c.hit.source,
+                text=c.text,
+                start=c.span.start,
+                end=c.span.end,
+                score=round(c.score, 4),
+                passage_id=c.hit.passage.id,
+                passage_start=c.hit.passage.start,
+                passage_end=c.hit.passage.end,
+            )
+            for i, c in enumerate(picked, start=1)
+        ]
+        text = " ".join(f"{c.text} [{c.n}]" for c in citations)
+        return Answer(question=question, text=text, answerable=True, citations=citations)
+
+
+__all__ = ["REFUSAL", "Answerer", "ExtractiveAnswerer", "answer_type", "names", "refusal"]

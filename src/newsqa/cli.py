@@ -1,0 +1,191 @@
+"""The ``newsqa`` command line: ingest, ask, chat, manage the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from newsqa.models import Answer, IngestReport
+from newsqa.qa import NewsQA, QuestionError
+from newsqa.settings import Settings
+from newsqa.store import StoreError
+
+
+def _settings(ctx: click.Context) -> Settings:
+    overrides: dict[str, Any] = {k: v for k, v in ctx.obj.items() if v is not None}
+    try:
+        return Settings(**overrides)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+def _qa(ctx: click.Context) -> NewsQA:
+    if "qa" not in ctx.meta:
+        ctx.meta["qa"] = NewsQA(_settings(ctx))
+    qa: NewsQA = ctx.meta["qa"]
+    return qa
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Library folder [env NEWSQA_DATA_DIR].",
+)
+@click.option(
+    "--chroma-url", help="Use a Chroma server, e.g. http://127.0.0.1:8000 [env NEWSQA_CHROMA_URL]."
+)
+@click.option("--collection", help="Collection name [env NEWSQA_COLLECTION].")
+@click.version_option(package_name="newsqa")
+@click.pass_context
+def main(
+    ctx: click.Context, data_dir: Path | None, chroma_url: str | None, collection: str | None
+) -> None:
+    """Ask questions about news articles; every answer cites its sentences."""
+    ctx.obj = {"data_dir": data_dir, "chroma_url": chroma_url, "collection": collection}
+
+
+def print_report(report: IngestReport) -> None:
+    for result in report.results:
+        if result.status == "failed":
+            click.secho(f"failed    {result.source}: {result.error}", fg="red", err=True)
+        elif result.status != "unchanged":
+            click.echo(f"{result.status:<9} {result.source} ({result.passages} passages)")
+    click.echo(report.summary())
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
+    """Add articles from files and folders (.txt .md .html .json .jsonl)."""
+    report = _qa(ctx).ingest(list(paths), progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_report(report)
+    ctx.exit(0 if report.ok else 1)
+
+
+def print_answer(answer: Answer) -> None:
+    click.echo(answer.text)
+    if answer.citations:
+        click.echo()
+        for c in answer.citations:
+            when = f", {c.date}" if c.date else ""
+            check = "" if c.verified else " (unverified)"
+            click.echo(f"[{c.n}] {c.title}{when} ({c.source}, chars {c.start}-{c.end}){check}")
+
+
+def _filters(options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "k": options.get("k"),
+        "date_from": options.get("date_from"),
+        "date_to": options.get("date_to"),
+        "article_ids": list(options["article"]) if options.get("article") else None,
+        "mode": options.get("mode"),
+    }
+
+
+_ask_options = [
+    click.option("-k", type=click.IntRange(1, 100), help="Passages to retrieve."),
+    click.option("--from", "date_from", help="Only articles dated on or after YYYY-MM-DD."),
+    click.option("--to", "date_to", help="Only articles dated on or before YYYY-MM-DD."),
+    click.option("--article", multiple=True, help="Only this article id (repeatable)."),
+    click.option("--mode", type=click.Choice(["extractive", "generative"]), help="Answer mode."),
+]
+
+
+def ask_options(func: Any) -> Any:
+    for option in reversed(_ask_options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print Answer.to_dict() as JSON.")
+@ask_options
+@click.pass_context
+def ask(ctx: click.Context, question: str, as_json: bool, **options: Any) -> None:
+    """Answer one QUESTION with its sources."""
+    try:
+        answer = _qa(ctx).ask(question, **_filters(options))
+    except QuestionError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_answer(answer)
+
+
+@main.command()
+@ask_options
+@click.pass_context
+def chat(ctx: click.Context, **options: Any) -> None:
+    """Interactive chat; follow-up questions use the conversation so far."""
+    qa = _qa(ctx)
+    history: list[tuple[str, str]] = []
+    click.echo("Ask about your articles. Empty line or Ctrl-D to quit, /new to start over.")
+    while True:
+        try:
+            question = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            break
+        if not question.strip():
+            break
+        if question.strip() == "/new":
+            history.clear()
+            continue
+        try:
+            answer = qa.ask(question, history, **_filters(options))
+        except QuestionError as exc:
+            click.secho(str(exc), fg="red")
+            continue
+        print_answer(answer)
+        click.echo()
+        history.append((question, answer.text))
+
+
+@main.group()
+def articles() -> None:
+    """List or remove articles in the library."""
+
+
+@articles.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def articles_list(ctx: click.Context, as_json: bool) -> None:
+    """List the articles: id, date, passages, title."""
+    infos = _qa(ctx).articles()
+    if as_json:
+        click.echo(json.dumps([vars(i) for i in infos], indent=2, ensure_ascii=False))
+        return
+    for info in infos:
+        click.echo(f"{info.id}  {info.date or '----------'}  {info.passages:>4}  {info.title}")
+    click.echo(f"{len(infos)} articles")
+
+
+@articles.command("remove")
+@click.argument("article_ids", nargs=-1, required=True)
+@click.pass_context
+def articles_remove(ctx: click.Context, article_ids: tuple[str, ...]) -> None:
+    """Remove articles (and their passages) by id."""
+    missing = [a for a in article_ids if not _qa(ctx).remove(a)]
+    for article_id in missing:
+        click.secho(f"no article with id {article_id}", fg="red", err=True)
+    ctx.exit(1 if missing else 0)
+
+
+def run() -> None:
+    """Entry point: turn expected failures into one clear line and exit code 1."""
+    try:
+        main(standalone_mode=True)
+    except StoreError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)

@@ -1,0 +1,174 @@
+"""The data that crosses module boundaries: articles, passages, citations, answers.
+
+Offsets are always character offsets into ``Article.text`` (Python string
+indices), so ``article.text[start:end]`` is the exact cited text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import date as _date
+from typing import Any
+
+
+def content_id(text: str) -> str:
+    """A stable 16-hex-digit id for a piece of text (the article id)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def date_to_int(iso: str | None) -> int:
+    """``"2024-03-05"`` -> ``20240305``; ``0`` when there is no date.
+
+    Chroma filters ``$gte``/``$lte`` only on numbers, so dates are stored as ints too.
+    """
+    if not iso:
+        return 0
+    return int(_date.fromisoformat(iso).strftime("%Y%m%d"))
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article, parsed from a file or a record."""
+
+    text: str
+    title: str
+    date: str | None  # ISO YYYY-MM-DD, or None when the source gives none
+    source: str  # file path, URL, or "path#record" for JSON records
+    id: str = ""  # derived from the text when empty
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", content_id(self.text))
+
+    @property
+    def date_int(self) -> int:
+        return date_to_int(self.date)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A sentence (or any span) of an article: ``article.text[start:end]``."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk of an article: a run of whole sentences, with their offsets."""
+
+    article_id: str
+    index: int  # position of the passage in its article
+    start: int
+    end: int
+    text: str  # == article.text[start:end]
+    sentences: tuple[Span, ...]  # article offsets of the sentences inside this passage
+
+    @property
+    def id(self) -> str:
+        return f"{self.article_id}:{self.index:05d}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A passage returned by retrieval, with its article's metadata and its score."""
+
+    passage: Passage
+    title: str
+    date: str | None
+    source: str
+    score: float  # fused retrieval score (higher is better)
+    dense_score: float | None = None  # cosine similarity, when the dense side found it
+    bm25_score: float | None = None
+
+
+@dataclass
+class Citation:
+    """One cited sentence: where it is, and the exact text found there."""
+
+    n: int
+    article_id: str
+    title: str
+    date: str | None
+    source: str
+    text: str
+    start: int
+    end: int
+    score: float
+    passage_id: str = ""
+    passage_start: int = 0
+    passage_end: int = 0
+    verified: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """What ``ask`` returns: the answer text with ``[n]`` markers and its citations."""
+
+    question: str
+    text: str
+    answerable: bool
+    citations: list[Citation] = field(default_factory=list)
+    standalone_question: str = ""  # the question after resolving follow-up references
+    mode: str = "extractive"
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "text": self.text,
+            "answerable": self.answerable,
+            "citations": [c.to_dict() for c in self.citations],
+            "standalone_question": self.standalone_question,
+            "mode": self.mode,
+            "timings": self.timings,
+        }
+
+
+@dataclass
+class FileResult:
+    """The outcome of ingesting one file (or one record of a multi-record file)."""
+
+    source: str
+    status: str  # "added" | "unchanged" | "replaced" | "failed"
+    article_id: str = ""
+    title: str = ""
+    passages: int = 0
+    error: str = ""
+
+
+@dataclass
+class IngestReport:
+    """Summary of an ingest run."""
+
+    results: list[FileResult] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failed(self) -> list[FileResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (
+            f"added {self.count('added')}, unchanged {self.count('unchanged')}, "
+            f"replaced {self.count('replaced')}, failed {self.count('failed')}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": self.count("added"),
+            "unchanged": self.count("unchanged"),
+            "replaced": self.count("replaced"),
+            "failed": self.count("failed"),
+            "results": [asdict(r) for r in self.results],
+        }

@@ -1,0 +1,186 @@
+"""``NewsQA``: settings plus the loaded model and store, and the QA chain over them.
+
+The chain is plain LangChain runnables (LCEL)::
+
+    resolve follow-up -> hybrid retrieval -> answerer -> citation check
+
+so each step can be reused or swapped (the answerer is chosen by ``answer_mode``).
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from newsqa.answering import Answerer, ExtractiveAnswerer, refusal
+from newsqa.citations import verify_answer
+from newsqa.conversation import History, resolve
+from newsqa.embeddings import MiniLMEmbeddings
+from newsqa.ingest import ingest_paths, ingest_uploads
+from newsqa.lexical import LexicalIndex
+from newsqa.models import Answer, IngestReport
+from newsqa.retrieval import Filters, HybridSearch, NewsRetriever
+from newsqa.settings import Settings
+from newsqa.store import ArticleInfo, Store
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked (empty, too long); the message says why."""
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """Strip control characters and surrounding space; reject empty or oversized questions."""
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, got {type(question).__name__}")
+    cleaned = "".join(
+        " " if unicodedata.category(ch).startswith("C") else ch for ch in question
+    ).strip()
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise QuestionError("the question is empty")
+    if len(cleaned) > max_chars:
+        raise QuestionError(
+            f"the question is {len(cleaned):,} characters long; the limit is {max_chars:,} "
+            "(NEWSQA_MAX_QUESTION_CHARS)"
+        )
+    return cleaned
+
+
+class NewsQA:
+    """One library of articles and the means to question it.
+
+    The model and the store load on first use and are reused across calls, so keep
+    one instance per process (the Streamlit app caches it).
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        base = settings or Settings()
+        self.settings = base.model_copy(update=overrides) if overrides else base
+
+    @cached_property
+    def embeddings(self) -> MiniLMEmbeddings:
+        return MiniLMEmbeddings(self.settings.batch_size)
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.settings, self.embeddings)
+
+    @cached_property
+    def lexical(self) -> LexicalIndex:
+        cache = self.settings.data_dir / "bm25" / self.settings.collection
+        return LexicalIndex(self.store, cache)
+
+    @cached_property
+    def search(self) -> HybridSearch:
+        return HybridSearch(self.store, self.lexical, self.settings.candidates, self.settings.rrf_k)
+
+    def answerer(self, mode: str | None = None) -> Answerer:
+        mode = mode or self.settings.answer_mode
+        if mode == "extractive":
+            return self._extractive
+        if mode == "generative":
+            from newsqa.generative import GenerativeAnswerer  # optional extra
+
+            return GenerativeAnswerer.from_settings(self.settings, self._extractive)
+        raise ValueError(f"unknown answer mode {mode!r}; use 'extractive' or 'generative'")
+
+    @cached_property
+    def _extractive(self) -> ExtractiveAnswerer:
+        return ExtractiveAnswerer(
+            self.embeddings, self.settings.min_support, self.settings.max_answer_sentences
+        )
+
+    # -- library -------------------------------------------------------------------
+
+    def ingest(self, paths: Sequence[str | Path], *, progress: bool = False) -> IngestReport:
+        """Ingest files and folders; see :mod:`newsqa.ingest`."""
+        return ingest_paths(self.store, [Path(p) for p in paths], self.settings, progress=progress)
+
+    def ingest_files(
+        self, files: Sequence[tuple[str, bytes]], *, progress: bool = False
+    ) -> IngestReport:
+        """Ingest in-memory files given as (file name, content) pairs."""
+        return ingest_uploads(self.store, files, self.settings, progress=progress)
+
+    def articles(self) -> list[ArticleInfo]:
+        """The articles in the library, newest first."""
+        self.store.refresh()
+        return self.store.list_articles()
+
+    def remove(self, article_id: str) -> bool:
+        """Remove an article and its passages. False if there was no such article."""
+        self.store.refresh()
+        if not self.store.has_article(article_id):
+            return False
+        with self.store.writing():
+            self.store.delete([article_id])
+        return True
+
+    # -- questions -----------------------------------------------------------------
+
+    def retriever(self, k: int | None = None, filters: Filters | None = None) -> NewsRetriever:
+        """The hybrid retriever as a LangChain ``BaseRetriever``."""
+        return NewsRetriever(search=self.search, k=k or self.settings.top_k, filters=filters)
+
+    def chain(
+        self, k: int | None = None, filters: Filters | None = None, mode: str | None = None
+    ) -> Runnable[dict[str, Any], Answer]:
+        """The QA chain: ``{"question": str, "history": [...]}`` -> :class:`Answer`."""
+        answerer = self.answerer(mode)
+        top_k = k or self.settings.top_k
+
+        def resolve_step(inputs: dict[str, Any]) -> dict[str, Any]:
+            question = clean_question(inputs["question"], self.settings.max_question_chars)
+            history = [(str(q), str(a)) for q, a in inputs.get("history") or []]
+            return {"resolved": resolve(question, history), "t0": time.perf_counter()}
+
+        def retrieve_step(state: dict[str, Any]) -> dict[str, Any]:
+            self.store.refresh()
+            result = self.search.search(state["resolved"].standalone, top_k, filters)
+            return {**state, "hits": result.hits, "timings": result.timings}
+
+        def answer_step(state: dict[str, Any]) -> Answer:
+            t = time.perf_counter()
+            answer = answerer.answer(state["resolved"], state["hits"])
+            answer = verify_answer(answer, self.store.article_text)
+            answer.standalone_question = state["resolved"].standalone
+            answer.timings = {
+                **state["timings"],
+                "answer": time.perf_counter() - t,
+                "total": time.perf_counter() - state["t0"],
+            }
+            return answer
+
+        return (
+            RunnableLambda(resolve_step)
+            | RunnableLambda(retrieve_step)
+            | RunnableLambda(answer_step)
+        ).with_config(run_name="newsqa")
+
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        k: int | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        article_ids: Sequence[str] | None = None,
+        mode: str | None = None,
+    ) -> Answer:
+        """Answer a question from the library, with verified citations, or refuse.
+
+        ``history`` is the conversation so far as (question, answer text) pairs;
+        follow-ups such as "What did she say?" are resolved against it.
+        """
+        filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
+        if self.store.count_passages() == 0:
+            question = clean_question(question, self.settings.max_question_chars)
+            return refusal(question, "the library is empty; ingest some articles first")
+        return self.chain(k, filters, mode).invoke({"question": question, "history": history})

@@ -1,0 +1,85 @@
+"""All settings in one place: ``NEWSQA_*`` environment variables, CLI options on top.
+
+Importing this module also switches off every outbound call the stack would
+otherwise make (Hugging Face hub, Chroma telemetry, Streamlit usage stats), so
+no user has to remember to.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# setdefault: a user who knows what they are doing may still override these.
+_OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+for _key, _value in _OFFLINE_ENV.items():
+    os.environ.setdefault(_key, _value)
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "newsqa"
+
+
+class Settings(BaseSettings):
+    """newsqa's configuration. Every field can be set as ``NEWSQA_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSQA_", extra="ignore")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Where the embedded Chroma store, the BM25 index and the lock live.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="http://host:port of a Chroma server; unset = embedded store in data_dir.",
+    )
+    collection: str = Field(default="newsqa", description="Chroma collection name prefix.")
+
+    # Chunking: passages of whole sentences, roughly this many characters, with overlap.
+    chunk_chars: int = Field(default=600, ge=100)
+    chunk_overlap_sentences: int = Field(default=1, ge=0)
+
+    # Retrieval
+    top_k: int = Field(default=6, ge=1, le=100, description="Passages given to the answerer.")
+    candidates: int = Field(default=40, ge=1, description="Candidates per retriever before fusion.")
+    rrf_k: int = Field(default=60, ge=1)
+
+    # Answering
+    answer_mode: Literal["extractive", "generative"] = "extractive"
+    max_answer_sentences: int = Field(default=3, ge=1)
+    # Calibrated on tests/data/seed_dev.jsonl with `python benchmarks/calibrate.py`.
+    min_support: float = Field(default=0.45, description="Refuse below this evidence score.")
+
+    # Input limits
+    max_file_bytes: int = Field(default=20_000_000, ge=1)
+    max_question_chars: int = Field(default=2_000, ge=1)
+
+    batch_size: int = Field(default=32, ge=1, description="Embedding batch size.")
+
+    # Generative mode (optional extra `newsqa[llm]`)
+    llm_gguf: Path | None = None
+    llm_base_url: str | None = None
+    llm_model: str = "local"
+    llm_api_key: str | None = None
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"chroma_url must look like http://host:port, got {value!r}")
+        return value.rstrip("/")

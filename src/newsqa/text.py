@@ -1,0 +1,67 @@
+"""Small text utilities shared by question analysis, follow-ups and answer scoring."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+WORD = re.compile(r"[\w’'-]+", re.UNICODE)
+# Runs of capitalised words ("Maria Zakharova", "Air Force"), allowing "von", "de" inside.
+NAME = re.compile(r"\b[A-Z][\w’'-]*(?:\s+(?:(?:von|van|de|der|al|bin)\s+)?[A-Z][\w’'-]*)*")
+POSSESSIVE = re.compile(r"[’']s?$")
+QUESTION_WORDS = frozenset(
+    "what who whom whose when where why how which did does do is are was were has have had "
+    "can could will would should may might be been the a an".split()
+)
+STOPWORDS = frozenset(STOPWORDS_EN) | QUESTION_WORDS | {"s", "’s", "'s"}
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def words(text: str) -> list[str]:
+    return [w.strip("’'-").lower() for w in WORD.findall(text) if w.strip("’'-")]
+
+
+def stem(word: str) -> str:
+    return str(_stemmer().stemWord(word.lower()))
+
+
+def content_terms(text: str) -> list[str]:
+    """Stemmed words that carry meaning (no stopwords or question words), in order."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def names(text: str) -> list[str]:
+    """Proper-name phrases, skipping a capitalised question word or a sentence's first word
+    when it is a common word ("What", "The")."""
+    found = []
+    for match in NAME.finditer(text):
+        phrase = match.group(0)
+        tokens = phrase.split()
+        while tokens and tokens[0].lower() in STOPWORDS:
+            tokens = tokens[1:]
+        if tokens:
+            found.append(POSSESSIVE.sub("", " ".join(tokens)))
+    return found
+
+
+def name_tokens(name: str) -> list[str]:
+    return [w for w in words(name) if w not in STOPWORDS]
+
+
+def mentions(text_words: set[str], name: str) -> bool:
+    """Whether a text (given as its lower-cased word set) mentions a name.
+
+    A 5-letter prefix match lets "Russia" find "Russian" and "Germany" find "German".
+    """
+    for token in name_tokens(name):
+        prefix = token[:5]
+        if token in text_words or any(w.startswith(prefix) for w in text_words if len(prefix) >= 4):
+            return True
+    return False
