@@ -31,6 +31,10 @@ _NUMBER_WORDS = (
 )
 _UNITS = r"(?:second|minute|hour|day|week|month|year|decade)s?"
 _DISTANCE = r"(?:kilomet(?:er|re)s?|km|miles?|met(?:er|re)s?)"
+_CALENDAR = frozenset(
+    "monday tuesday wednesday thursday friday saturday sunday january february march april "
+    "may june july august september october november december".split()
+)
 _WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
 _MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
 ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -56,7 +60,17 @@ ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
         r"\b(?:because|since|due to|as a result|so that|in order to|after|so)\b", re.I
     ),
 }
-_QUESTION_TYPES: list[tuple[re.Pattern[str], str]] = [
+_MONEY = re.compile(
+    r"[$€£¥]|\b(?:dollars?|euros?|pounds?|cents?|USD|EUR)\b|\b\d[\d,.]*\s*(?:million|billion)\b",
+    re.I,
+)
+_AGE = re.compile(r"\b\d+[-\s]years?[-\s]old\b|\baged?\s+\d+\b|\b\d+\s*,", re.I)
+ANSWER_PATTERNS["money"] = _MONEY
+ANSWER_PATTERNS["age"] = _AGE
+
+# Question forms, most specific first. "Who is <Name>?" asks for a description,
+# so it has no answer type; "Who <verb>...?" asks for a person not yet named.
+_QUESTION_TYPES: list[tuple[re.Pattern[str], str | None]] = [
     (
         re.compile(
             r"^\s*what\s+(?:did|does|do|has|have|had|was|were|is)\b.*\b(?:say|said|tell|told|"
@@ -65,26 +79,51 @@ _QUESTION_TYPES: list[tuple[re.Pattern[str], str]] = [
         ),
         "quote",
     ),
+    (re.compile(r"\bhow\s+old\b|\bwhat\s+age\b", re.I), "age"),
+    (
+        re.compile(
+            r"\bhow\s+much\b.*\b(?:cost|pay|paid|worth|price|spend|spent)\b|\bprice\b", re.I
+        ),
+        "money",
+    ),
     (re.compile(r"\bhow\s+(?:long|far)\b|\bwhat\s+(?:range|distance)\b", re.I), "length"),
     (re.compile(r"\bhow\s+(?:many|much)\b|\bwhat\s+number\b", re.I), "number"),
     (re.compile(r"\bwhen\b|\bwhat\s+(?:day|date|year|time|month)\b", re.I), "time"),
+    (re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:[A-Z]\w+\s*)+\W*$"), None),
     (re.compile(r"^\s*who\b|\bwho\s+(?:is|was|are|were)\b", re.I), "person"),
     (re.compile(r"\bwhere\b", re.I), "place"),
     (re.compile(r"\bwhy\b", re.I), "reason"),
+    (re.compile(r"^\s*which\b|\bwhat\s+is\s+the\s+name\b|\bcalled\b", re.I), "name"),
 ]
 
 # "how long" asks for a length; the word "long" is not evidence of one.
 _WH_PHRASE = re.compile(r"\bhow\s+(?:long|many|much|far|often|old|big)\b", re.I)
 
-# Weights of the evidence features; the refusal threshold is calibrated on top.
-W_LEXICAL, W_DENSE, W_TYPE, W_NAMES = 0.35, 0.35, 0.15, 0.15
+# Evidence = weighted lexical, dense and name agreement; a sentence with no
+# expression of the asked-for type (no number for "how many") is discounted.
+W_LEXICAL, W_DENSE, W_NAMES = 0.4, 0.4, 0.2
+TYPE_MISMATCH = 0.5
+CONTEXT_WEIGHT = 0.3
 
 
 def answer_type(question: str) -> str | None:
+    """The kind of expression that answers ``question`` ("time", "number", ...), if any."""
     for pattern, kind in _QUESTION_TYPES:
         if pattern.search(question):
             return kind
     return None
+
+
+def has_answer_type(kind: str, sentence: str, question_names: list[str]) -> bool:
+    """Whether ``sentence`` contains an expression of the asked-for type."""
+    if kind in ("person", "name"):
+        # A name the question does not already give.
+        known = set(words(" ".join(question_names)))
+        new = [n for n in names(sentence) if not mentions(known, n)]
+        if kind == "person":
+            return bool(new) or bool(ANSWER_PATTERNS["person"].search(sentence))
+        return any(n.lower() not in _CALENDAR for n in new)
+    return bool(ANSWER_PATTERNS[kind].search(sentence))
 
 
 @dataclass
@@ -154,7 +193,8 @@ class ExtractiveAnswerer:
         if not cands:
             return []
         question = resolved.standalone
-        kind = answer_type(resolved.question) or answer_type(question)
+        kind = answer_type(resolved.question) if not resolved.followup else answer_type(question)
+        q_names = resolved.names or names(question)
         asked = _WH_PHRASE.sub(" ", question)
         q_terms = content_terms(asked)
         ctx_terms = [
@@ -167,16 +207,14 @@ class ExtractiveAnswerer:
             t: np.log1p(n / (1 + sum(t in s for s in sent_terms))) for t in {*q_terms, *ctx_terms}
         }
         for t in ctx_terms:
-            weights[t] *= 0.5
+            weights[t] *= CONTEXT_WEIGHT
         total = sum(weights.values()) or 1.0
 
         vectors = self.embeddings.encode([question, *(c.text for c in cands)])
         dense = vectors[1:] @ vectors[0]
         for i, cand in enumerate(cands):
             lexical = sum(w for t, w in weights.items() if t in sent_terms[i]) / total
-            type_match = 1.0 if kind and ANSWER_PATTERNS[kind].search(cand.text) else 0.0
-            if kind is None:
-                type_match = 0.5
+            type_ok = kind is None or has_answer_type(kind, cand.text, q_names)
             # A sentence that quotes someone may name them in the next sentence.
             window = set(words(cand.text)) | set(words(cand.hit.title))
             name_cov = (
@@ -184,12 +222,10 @@ class ExtractiveAnswerer:
                 if resolved.names
                 else 0.5
             )
-            cand.score = float(
-                W_LEXICAL * lexical
-                + W_DENSE * max(float(dense[i]), 0.0)
-                + W_TYPE * type_match
-                + W_NAMES * name_cov
+            evidence = (
+                W_LEXICAL * lexical + W_DENSE * max(float(dense[i]), 0.0) + W_NAMES * name_cov
             )
+            cand.score = float(evidence * (1.0 if type_ok else TYPE_MISMATCH))
         return sorted(cands, key=lambda c: -c.score)
 
     def answer(self, resolved: Resolved, hits: list[Hit]) -> Answer:

@@ -74,7 +74,13 @@ def resolve(question: str, history: History | None = None) -> Resolved:
         return Resolved(question, standalone, previous.standalone, True, names(subject))
 
     if _PERSON_PRONOUN.search(question) and not own_names:
-        people = _person_names(previous.standalone) or _person_names(prev_answer)
+        # Only a full name is a safe antecedent: "the German ambassador" must not
+        # turn "his visit" into "German's visit". Otherwise carry context below.
+        people = [
+            n
+            for n in _person_names(previous.standalone) + _person_names(prev_answer)
+            if len(n.split()) > 1
+        ]
         if people:
             person = people[0]
 
@@ -83,8 +89,6 @@ def resolve(question: str, history: History | None = None) -> Resolved:
                 return f"{person}’s" if word in {"his", "hers"} else person
 
             standalone = _PERSON_PRONOUN.sub(substitute, question, count=1)
-            if len(person.split()) == 1:  # a lone capitalised word may not be a person
-                standalone = f"{standalone} ({previous.standalone})"
             return Resolved(question, standalone, previous.standalone, True, [person])
 
     if _THING_PRONOUN.search(question) or _is_vague(question) or _PERSON_PRONOUN.search(question):
