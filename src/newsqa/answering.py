@@ -181,7 +181,7 @@ class ExtractiveAnswerer:
     mode = "extractive"
 
     def __init__(
-        self, embeddings: MiniLMEmbeddings, min_support: float = 0.45, max_sentences: int = 3
+        self, embeddings: MiniLMEmbeddings, min_support: float = 0.37, max_sentences: int = 3
     ) -> None:
         self.embeddings = embeddings
         self.min_support = min_support

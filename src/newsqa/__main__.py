@@ -1,0 +1,5 @@
+"""``python -m newsqa`` runs the CLI."""
+
+from newsqa.cli import run
+
+run()
