@@ -11,6 +11,8 @@ The evidence threshold is calibrated on the development question set
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -99,6 +101,8 @@ _QUESTION_TYPES: list[tuple[re.Pattern[str], str | None]] = [
 # "how long" asks for a length; the word "long" is not evidence of one.
 _WH_PHRASE = re.compile(r"\bhow\s+(?:long|many|much|far|often|old|big)\b", re.I)
 
+_VECTOR_CACHE = 20_000
+
 # Evidence = weighted lexical, dense and name agreement; a sentence with no
 # expression of the asked-for type (no number for "how many") is discounted.
 W_LEXICAL, W_DENSE, W_NAMES = 0.4, 0.4, 0.2
@@ -186,6 +190,23 @@ class ExtractiveAnswerer:
         self.embeddings = embeddings
         self.min_support = min_support
         self.max_sentences = max_sentences
+        # The same passages come back for related questions; their sentence vectors
+        # are worth keeping (20k x 384 floats = 30 MB at most).
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()  # the app answers from several threads
+
+    def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        with self._vectors_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        fresh = dict(zip(missing, self.embeddings.encode(missing), strict=True))
+        with self._vectors_lock:
+            self._vectors.update(fresh)
+            for text in texts:
+                self._vectors.move_to_end(text)
+            found = np.stack([self._vectors[t] for t in texts])
+            while len(self._vectors) > _VECTOR_CACHE:
+                self._vectors.popitem(last=False)
+        return found
 
     def score(self, resolved: Resolved, hits: list[Hit]) -> list[Candidate]:
         """All candidate sentences with their evidence score, best first."""
@@ -210,8 +231,8 @@ class ExtractiveAnswerer:
             weights[t] *= CONTEXT_WEIGHT
         total = sum(weights.values()) or 1.0
 
-        vectors = self.embeddings.encode([question, *(c.text for c in cands)])
-        dense = vectors[1:] @ vectors[0]
+        query = self.embeddings.encode([question])[0]
+        dense = self._sentence_vectors([c.text for c in cands]) @ query
         for i, cand in enumerate(cands):
             lexical = sum(w for t, w in weights.items() if t in sent_terms[i]) / total
             type_ok = kind is None or has_answer_type(kind, cand.text, q_names)
