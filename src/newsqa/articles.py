@@ -7,6 +7,7 @@ because citations are character offsets into ``Article.text``.
 from __future__ import annotations
 
 import codecs
+import errno
 import json
 import logging
 import os
@@ -377,6 +378,8 @@ def parse_file_results(
         except PermissionError:
             raise ArticleError("permission denied") from None
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise ArticleError("symbolic link loop") from None
             raise ArticleError(f"cannot read file: {e.strerror or e}") from None
     except ArticleError as e:
         return [e]
@@ -386,6 +389,22 @@ def parse_file_results(
 def parse_file(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Article]:
     """Read and parse one file; source is ``str(path)``. Raises ArticleError."""
     return _first_or_raise(parse_file_results(path, max_bytes=max_bytes))
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` (neither a folder nor a regular file) cannot be read, or None."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if e.errno == errno.ENOENT:
+            return "broken symbolic link" if path.is_symlink() else "no such file"
+        return f"cannot read file: {e.strerror or e}"
+    if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+        return None
+    # A FIFO or device could block forever or never end: report it, never read it.
+    return "not a regular file"
 
 
 def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -424,16 +443,16 @@ def discover(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
             elif entry.suffix.lower() in SUPPORTED_SUFFIXES:
                 if entry.is_file():
                     add(entry)
-                elif entry.is_symlink() and not entry.exists():
-                    errors.append((str(entry), "broken symbolic link"))
+                elif problem := _not_a_file(entry):
+                    errors.append((str(entry), problem))
 
     for path in paths:
         if path.is_dir():
             walk(path)
         elif not os.path.lexists(path):
             errors.append((str(path), "no such file or directory"))
-        elif path.is_symlink() and not path.exists():
-            errors.append((str(path), "broken symbolic link"))
+        elif path.is_symlink() and (problem := _not_a_file(path)):
+            errors.append((str(path), problem))
         else:
             try:
                 _suffix(path.name)

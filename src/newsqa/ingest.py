@@ -5,6 +5,11 @@
   new version is written first, then the old one removed, so a crash in between
   never loses the article (the rerun removes the leftover).
 - A file that cannot be parsed is *failed* with its reason; the batch goes on.
+- A write the store refuses (disk full, server down) fails its batch and every
+  batch after it with the store's reason: what was written before stays intact.
+
+Passages are embedded before the writer lock is taken, so a long ingest holds the
+lock only for the short database writes and readers (the app) barely wait.
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ from newsqa.articles import ArticleError, discover, parse_bytes_results, parse_f
 from newsqa.chunking import chunk_article
 from newsqa.models import Article, FileResult, IngestReport, Passage
 from newsqa.settings import Settings
-from newsqa.store import Store
+from newsqa.store import Store, StoreError
 
 # Passages per write: small enough that the progress bar moves every few seconds
-# and another process waits little for the writer lock.
+# and a killed ingest loses little work.
 WRITE_BATCH = 128
 
 
@@ -51,15 +56,50 @@ def ingest_paths(
     return ingest_parsed(store, _parsed_paths(paths, settings, progress), settings, progress)
 
 
+def printable(name: str) -> str:
+    """``name`` with control characters escaped, safe to print in a terminal or the app."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name)
+
+
+def upload_name_error(name: str) -> str | None:
+    """Why ``name`` is not acceptable as an uploaded file's name, or None.
+
+    Uploads are never written to disk, but their names become article sources and are
+    shown back to users: a path or a terminal escape sequence has no business there.
+    """
+    if not name.strip():
+        return "the upload has no file name"
+    if any(not ch.isprintable() for ch in name):
+        return "file name contains control characters"
+    if "/" in name or "\\" in name or name in (".", ".."):
+        return "file name contains a path separator; give the file's name only"
+    return None
+
+
 def ingest_uploads(
     store: Store, files: Sequence[tuple[str, bytes]], settings: Settings, *, progress: bool = False
 ) -> IngestReport:
     """Ingest in-memory files (name, content), e.g. uploads from the app."""
-    parsed = (
-        (name, parse_bytes_results(data, name, f"upload:{name}", max_bytes=settings.max_file_bytes))
-        for name, data in files
-    )
+
+    def parse(name: str, data: bytes) -> list[Article | ArticleError]:
+        if error := upload_name_error(name):
+            return [ArticleError(error)]
+        return parse_bytes_results(data, name, f"upload:{name}", max_bytes=settings.max_file_bytes)
+
+    parsed = ((printable(name), parse(name, data)) for name, data in files)
     return ingest_parsed(store, parsed, settings, progress)
+
+
+def _too_long(article: Article, settings: Settings) -> ArticleError | None:
+    # A news article is a few thousand words; megabytes of text in one "article" would
+    # take minutes to segment and embed (thousands of passages), so it is refused.
+    limit = settings.max_article_chars
+    if len(article.text) <= limit:
+        return None
+    return ArticleError(
+        f"article text is {len(article.text):,} characters, over the {limit:,} limit "
+        "(NEWSQA_MAX_ARTICLE_CHARS)"
+    )
 
 
 def ingest_parsed(
@@ -79,6 +119,9 @@ def ingest_parsed(
             if isinstance(item, ArticleError):
                 report.results.append(FileResult(label, "failed", error=str(item)))
                 continue
+            if error := _too_long(item, settings):  # named by source: may be one record
+                report.results.append(FileResult(item.source, "failed", error=str(error)))
+                continue
             result = FileResult(item.source, "unchanged", item.id, item.title)
             report.results.append(result)
             stale = [i for i, src in known.items() if src == item.source and i != item.id]
@@ -97,27 +140,64 @@ def ingest_parsed(
     return report
 
 
+def _batches(planned: list[_Planned]) -> Iterable[list[_Planned]]:
+    """Whole articles, about WRITE_BATCH passages at a time (an article is never split)."""
+    batch: list[_Planned] = []
+    size = 0
+    for item in planned:
+        batch.append(item)
+        size += len(item.passages)
+        if size >= WRITE_BATCH:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
 def _write(store: Store, planned: list[_Planned], progress: bool) -> None:
     total = sum(len(p.passages) for p in planned)
+    failure: str | None = None  # set once the store refused a write
     with tqdm(
         total=total, desc="Embedding", unit="passage", disable=not progress or total == 0
     ) as bar:
-        batch: list[_Planned] = []
-        size = 0
-        for item in [*planned, None]:
-            if item is not None:
-                batch.append(item)
-                size += len(item.passages)
-            if batch and (item is None or size >= WRITE_BATCH):
+        for batch in _batches(planned):
+            size = sum(len(p.passages) for p in batch)
+            if failure is None:
                 try:
-                    with store.writing():
-                        writes = [(p.article, p.passages) for p in batch if p.passages]
-                        if writes:
-                            store.put(writes)
-                        store.delete([i for p in batch for i in p.stale])
-                except Exception as exc:  # one failed batch must not stop the rest
-                    for p in batch:
-                        p.result.status = "failed"
-                        p.result.error = f"could not write to the store: {exc}"
-                bar.update(size)
-                batch, size = [], 0
+                    _write_batch(store, batch)
+                except StoreError as exc:
+                    # Disk full, read-only, server gone: later batches would fail the same way.
+                    failure = f"could not write to the store: {exc}"
+                    _fail(batch, failure)
+                except Exception as exc:  # e.g. the embedder failed: the rest may still go
+                    _fail(batch, f"could not embed or write: {type(exc).__name__}: {exc}")
+            else:
+                _fail(batch, failure)
+            bar.update(size)
+
+
+def _write_batch(store: Store, batch: list[_Planned]) -> None:
+    # Another process may have written some of these since we planned (two ingests of
+    # overlapping folders): skip those rather than embed them again.
+    store.refresh()
+    done = store.existing([p.article.id for p in batch if p.passages])
+    for p in batch:
+        if p.article.id in done and not p.stale:
+            p.result.status, p.result.passages, p.passages = "unchanged", 0, []
+    writes = [(p.article, p.passages) for p in batch if p.passages]
+    prepared = store.prepare(writes) if writes else None  # slow: outside the lock
+    with store.writing():
+        if prepared is not None:
+            store.put(prepared)
+        store.delete([i for p in batch for i in p.stale])
+        # Passages left by an ingest killed before it wrote their article record.
+        store.delete_orphans(sorted({p.article.source for p in batch}))
+
+
+def _fail(batch: list[_Planned], error: str) -> None:
+    for p in batch:
+        if p.result.status == "unchanged":  # found already written by another process
+            continue
+        p.result.status = "failed"
+        p.result.error = error
+        p.result.passages = 0
