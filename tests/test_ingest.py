@@ -150,3 +150,42 @@ def test_cli_ingest_summary_and_exit_code(tmp_path: Path) -> None:
     assert "bad.json" in run.stderr and "Traceback" not in run.stderr
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert "added 0, unchanged 1" in again.stdout
+
+
+def test_articles_sharing_a_source_name_do_not_replace_each_other(
+    qa: NewsQA, tmp_path: Path
+) -> None:
+    # "source: Reuters" names a publication, not a file: both articles must stay.
+    docs = tmp_path / "docs"
+    _write(
+        docs,
+        "a.md",
+        "---\ntitle: A story\nsource: Reuters\n---\nThe port of Antwerp reopened after a two-day strike by pilots.\n",
+    )
+    _write(
+        docs,
+        "b.md",
+        "---\ntitle: B story\nsource: Reuters\n---\nFarmers in Lyon protested against new water rules on Thursday.\n",
+    )
+    assert qa.ingest([docs]).count("added") == 2
+    uploaded = qa.ingest_files(
+        [
+            (
+                "c.md",
+                b"---\ntitle: C story\nsource: Reuters\n---\nA new tram line opened in Porto, carrying 9,000 riders on day one.\n",
+            )
+        ]
+    )
+    assert uploaded.count("added") == 1
+    assert sorted(a.title for a in qa.articles()) == ["A story", "B story", "C story"]
+    # The same upload name with new content is a new version of that upload.
+    again = qa.ingest_files(
+        [
+            (
+                "c.md",
+                b"---\ntitle: C story\nsource: Reuters\n---\nA new tram line opened in Porto, carrying 12,000 riders on day one.\n",
+            )
+        ]
+    )
+    assert again.count("replaced") == 1
+    assert sorted(a.title for a in qa.articles()) == ["A story", "B story", "C story"]

@@ -1,7 +1,8 @@
 """Files -> articles -> passages -> store, idempotently.
 
 - An article already stored (same content id) is *unchanged* and costs nothing.
-- An article whose source already holds a different version *replaces* it: the
+- An article whose origin (file, upload or record) held a different version
+  *replaces* it: the
   new version is written first, then the old one removed, so a crash in between
   never loses the article (the rerun removes the leftover).
 - A file that cannot be parsed is *failed* with its reason; the batch goes on.
@@ -15,7 +16,7 @@ lock only for the short database writes and readers (the app) barely wait.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -46,7 +47,8 @@ def _parsed_paths(
     for path, error in errors:
         yield path, [ArticleError(error)]
     for path in tqdm(files, desc="Reading", unit="file", disable=not progress or len(files) < 2):
-        yield str(path), parse_file_results(path, max_bytes=settings.max_file_bytes)
+        # The absolute path is the origin, whichever way the folder was named.
+        yield str(path.absolute()), parse_file_results(path, max_bytes=settings.max_file_bytes)
 
 
 def ingest_paths(
@@ -111,11 +113,15 @@ def ingest_parsed(
     """Plan what changes, then embed and write it in batches."""
     report = IngestReport()
     store.refresh()
-    known = store.article_sources()
+    known = store.article_origins()
     planned: list[_Planned] = []
     seen: set[str] = set()
     for label, items in parsed:
         for item in items:
+            if isinstance(item, Article):
+                # One article per file: the file is its origin. Records of a JSON file
+                # keep theirs (their URL, or "path#n").
+                item = replace(item, origin=label) if len(items) == 1 else item
             if isinstance(item, ArticleError):
                 report.results.append(FileResult(label, "failed", error=str(item)))
                 continue
@@ -124,7 +130,7 @@ def ingest_parsed(
                 continue
             result = FileResult(item.source, "unchanged", item.id, item.title)
             report.results.append(result)
-            stale = [i for i, src in known.items() if src == item.source and i != item.id]
+            stale = [i for i, origin in known.items() if origin == item.origin and i != item.id]
             if item.id in seen or (item.id in known and not stale):
                 continue
             seen.add(item.id)
@@ -191,7 +197,7 @@ def _write_batch(store: Store, batch: list[_Planned]) -> None:
             store.put(prepared)
         store.delete([i for p in batch for i in p.stale])
         # Passages left by an ingest killed before it wrote their article record.
-        store.delete_orphans(sorted({p.article.source for p in batch}))
+        store.delete_orphans(sorted({p.article.origin for p in batch}))
 
 
 def _fail(batch: list[_Planned], error: str) -> None:

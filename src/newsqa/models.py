@@ -34,12 +34,18 @@ class Article:
     text: str
     title: str
     date: str | None  # ISO YYYY-MM-DD, or None when the source gives none
-    source: str  # file path, URL, or "path#record" for JSON records
+    source: str  # shown to users: file path, URL, a front-matter source, "path#record"
     id: str = ""  # derived from the text when empty
+    # Where it was read from (file path, upload name, "path#record"): a new version
+    # from the same origin replaces the old one. Not `source`, which two different
+    # articles may share ("source: Reuters").
+    origin: str = ""
 
     def __post_init__(self) -> None:
         if not self.id:
             object.__setattr__(self, "id", content_id(self.text))
+        if not self.origin:
+            object.__setattr__(self, "origin", self.source)
 
     @property
     def date_int(self) -> int:
@@ -116,6 +122,9 @@ class Answer:
     standalone_question: str = ""  # the question after resolving follow-up references
     mode: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    # Generative mode only: the model, its raw draft, how many generated sentences the
+    # checker kept/re-cited/dropped ("dropped_share"), and any fallback and its reason.
+    generation: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +135,7 @@ class Answer:
             "standalone_question": self.standalone_question,
             "mode": self.mode,
             "timings": self.timings,
+            "generation": self.generation,
         }
 
 

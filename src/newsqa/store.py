@@ -141,6 +141,7 @@ def passage_metadata(article: Article, passage: Passage) -> dict[str, Any]:
         "date": article.date or "",
         "date_int": article.date_int,
         "source": article.source,
+        "origin": article.origin,
     }
 
 
@@ -421,6 +422,7 @@ class Store:
                     "date": article.date or "",
                     "date_int": article.date_int,
                     "source": article.source,
+                    "origin": article.origin,
                     "passages": len(passages),
                     "chars": len(article.text),
                     "ingested_at": time.time(),
@@ -484,15 +486,15 @@ class Store:
         where: Any = {"article_id": {"$in": ids}}
         self._call("removing passages", lambda: self.passages_collection.delete(where=where))
 
-    def delete_orphans(self, sources: Sequence[str]) -> None:
-        """Remove passages of these sources whose article has no record.
+    def delete_orphans(self, origins: Sequence[str]) -> None:
+        """Remove passages from these origins whose article has no record.
 
         Such passages are left by an ingest killed between its passage and article
         writes; when the file changed before the rerun, nothing else overwrites them.
         """
-        if not sources:
+        if not origins:
             return
-        wanted: Any = {"source": {"$in": list(sources)}}
+        wanted: Any = {"origin": {"$in": list(origins)}}
         found = self._call(
             "finding articles", lambda: self.articles_collection.get(where=wanted, include=[])
         )
@@ -522,13 +524,15 @@ class Store:
         )
         return list(found["ids"])
 
-    def article_sources(self) -> dict[str, str]:
-        """Every stored article id with its source (one call, for ingest planning)."""
+    def article_origins(self) -> dict[str, str]:
+        """Every stored article id with its origin (one call, for ingest planning)."""
         found = self._call(
             "reading articles", lambda: self.articles_collection.get(include=["metadatas"])
         )
         metas = found["metadatas"] or []
-        return {i: str(m["source"]) for i, m in zip(found["ids"], metas, strict=True)}
+        return {
+            i: str(m.get("origin") or m["source"]) for i, m in zip(found["ids"], metas, strict=True)
+        }
 
     def article_text(self, article_id: str) -> str | None:
         found = self._call(
