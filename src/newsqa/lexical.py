@@ -3,8 +3,15 @@
 The index is built from the passages in Chroma and saved under the data dir,
 tagged with the store's generation. A process that finds a saved index for the
 current generation loads it instead of rebuilding; any write elsewhere changes
-the generation and the next query rebuilds. With a Chroma server, every machine
-keeps its own copy the same way.
+the generation and the next query brings the index up to date. With a Chroma
+server, every machine keeps its own copy the same way.
+
+Bringing it up to date is incremental: the saved index keeps every passage's
+token ids, so an update reads only the ids of the stored passages, fetches and
+tokenizes only the passages it has not seen, drops the removed ones, and
+re-derives the BM25 matrix from the tokens (cheap next to reading and tokenizing
+every passage again; see benchmarks/RESULTS.md). A passage id never changes
+its text (ids derive from the article's content), so kept tokens stay valid.
 """
 
 from __future__ import annotations
@@ -18,11 +25,13 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
-from bm25s.tokenization import Tokenizer
+from bm25s.tokenization import Tokenized, Tokenizer
 
 from newsqa.store import Store
 
 _META = "newsqa_meta.json"
+_TOKENS = "newsqa_tokens.npz"  # every passage's token ids, for incremental updates
+_PAGE = 5_000  # Chroma rows per read
 
 
 @lru_cache(maxsize=1)
@@ -42,6 +51,7 @@ class _Index:
     ids: list[str]
     date_ints: np.ndarray
     article_ids: np.ndarray
+    rows: dict[str, int] | None = None  # passage id -> row, built on first use
 
 
 class LexicalIndex:
@@ -59,7 +69,59 @@ class LexicalIndex:
         self._index = self._load(generation) or self._build(generation)
         return self._index
 
+    def _stored_ids(self) -> list[str]:
+        """Every passage id in the store, in the store's order (ids only: a cheap read)."""
+        collection = self.store.passages_collection
+        ids: list[str] = []
+        while True:
+            page = collection.get(include=[], limit=_PAGE, offset=len(ids))["ids"]
+            if not page:
+                return ids
+            ids.extend(page)
+
+    def _fetch(self, ids: list[str]) -> dict[str, tuple[str, int, str]]:
+        """(BM25 text, date int, article id) of the given passages."""
+        out: dict[str, tuple[str, int, str]] = {}
+        collection = self.store.passages_collection
+        for i in range(0, len(ids), _PAGE):
+            got = collection.get(ids=ids[i : i + _PAGE], include=["documents", "metadatas"])
+            docs, metas = got["documents"] or [], got["metadatas"] or []
+            for pid, text, meta in zip(got["ids"], docs, metas, strict=True):
+                # The title is part of what a passage is about ("Peskov" may only be there).
+                out[pid] = (
+                    f"{meta.get('title', '')}\n{text}",
+                    int(str(meta.get("date_int", 0))),
+                    str(meta["article_id"]),
+                )
+        return out
+
     def _build(self, generation: str) -> _Index | None:
+        """The index for the store as it is now, reusing the saved tokens where it can."""
+        previous = self._load_tokens()
+        if previous is None:
+            return self._build_full(generation)
+        tokenizer, old_tokens, old_dates, old_articles = previous
+        ids = self._stored_ids()
+        if not ids:
+            return None
+        new_ids = [pid for pid in ids if pid not in old_tokens]
+        fetched = self._fetch(new_ids)
+        ids = [pid for pid in ids if pid in old_tokens or pid in fetched]  # raced deletes
+        new_tokens = tokenizer.tokenize(
+            [fetched[pid][0] for pid in new_ids if pid in fetched],
+            update_vocab=True,
+            return_as="ids",
+            show_progress=False,
+        )
+        token_of = dict(zip([pid for pid in new_ids if pid in fetched], new_tokens, strict=True))
+        corpus: list[list[int]] = [
+            old_tokens[pid].tolist() if pid in old_tokens else list(token_of[pid]) for pid in ids
+        ]
+        date_ints = [old_dates[pid] if pid in old_dates else fetched[pid][1] for pid in ids]
+        article_ids = [old_articles[pid] if pid in old_articles else fetched[pid][2] for pid in ids]
+        return self._finish(generation, tokenizer, ids, corpus, date_ints, article_ids)
+
+    def _build_full(self, generation: str) -> _Index | None:
         ids: list[str] = []
         texts: list[str] = []
         date_ints: list[int] = []
@@ -73,9 +135,22 @@ class LexicalIndex:
         if not ids:
             return None
         tokenizer = new_tokenizer()
-        tokens = tokenizer.tokenize(texts, return_as="tuple", show_progress=False)
+        corpus = tokenizer.tokenize(texts, return_as="ids", show_progress=False)
+        return self._finish(generation, tokenizer, ids, list(corpus), date_ints, article_ids)
+
+    def _finish(
+        self,
+        generation: str,
+        tokenizer: Tokenizer,
+        ids: list[str],
+        corpus: list[list[int]],
+        date_ints: list[int],
+        article_ids: list[str],
+    ) -> _Index:
         retriever = bm25s.BM25()
-        retriever.index(tokens, show_progress=False)
+        retriever.index(
+            Tokenized(ids=corpus, vocab=tokenizer.get_vocab_dict()), show_progress=False
+        )
         index = _Index(
             generation,
             retriever,
@@ -84,16 +159,28 @@ class LexicalIndex:
             np.asarray(date_ints, dtype=np.int64),
             np.asarray(article_ids),
         )
-        self._save(index)
+        try:
+            self._save(index, corpus)
+        except OSError:
+            # Only a cache (disk full, read-only dir): answer from memory, rebuild next start.
+            if self.cache_dir is not None:
+                shutil.rmtree(
+                    self.cache_dir.with_name(self.cache_dir.name + ".tmp"), ignore_errors=True
+                )
         return index
 
-    def _save(self, index: _Index) -> None:
+    def _save(self, index: _Index, corpus: list[list[int]]) -> None:
         if self.cache_dir is None:
             return
         tmp = self.cache_dir.with_name(self.cache_dir.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         index.retriever.save(str(tmp), show_progress=False)
+        lengths = np.fromiter((len(doc) for doc in corpus), dtype=np.int64, count=len(corpus))
+        flat = np.fromiter(
+            (t for doc in corpus for t in doc), dtype=np.int32, count=int(lengths.sum())
+        )
+        np.savez(tmp / _TOKENS, flat=flat, offsets=np.concatenate([[0], np.cumsum(lengths)]))
         index.tokenizer.save_vocab(str(tmp))
         index.tokenizer.save_stopwords(str(tmp))
         meta = {
@@ -106,6 +193,30 @@ class LexicalIndex:
         # Swap in whole so a crash never leaves a half-written index behind.
         shutil.rmtree(self.cache_dir, ignore_errors=True)
         tmp.rename(self.cache_dir)
+
+    def _load_tokens(
+        self,
+    ) -> tuple[Tokenizer, dict[str, np.ndarray], dict[str, int], dict[str, str]] | None:
+        """The saved index's tokenizer and per-passage tokens, dates and articles (any
+        generation), or None when there is none to start from."""
+        if self.cache_dir is None or not (self.cache_dir / _TOKENS).exists():
+            return None
+        try:
+            meta = json.loads((self.cache_dir / _META).read_text())
+            with np.load(self.cache_dir / _TOKENS) as saved:
+                flat, offsets = saved["flat"], saved["offsets"]
+            tokenizer = new_tokenizer()
+            tokenizer.load_vocab(str(self.cache_dir))
+            tokenizer.load_stopwords(str(self.cache_dir))
+            ids: list[str] = meta["ids"]
+            if len(offsets) != len(ids) + 1:
+                return None
+        except (OSError, ValueError, KeyError):
+            return None  # unreadable: rebuild from scratch
+        tokens = {pid: flat[offsets[i] : offsets[i + 1]] for i, pid in enumerate(ids)}
+        dates = dict(zip(ids, (int(d) for d in meta["date_ints"]), strict=True))
+        articles = dict(zip(ids, (str(a) for a in meta["article_ids"]), strict=True))
+        return tokenizer, tokens, dates, articles
 
     def _load(self, generation: str) -> _Index | None:
         if self.cache_dir is None or not (self.cache_dir / _META).exists():
@@ -128,6 +239,36 @@ class LexicalIndex:
             np.asarray(meta["date_ints"], dtype=np.int64),
             np.asarray(meta["article_ids"]),
         )
+
+    def allowed(
+        self,
+        passage_ids: list[str],
+        date_from: int = 0,
+        date_to: int = 0,
+        article_ids: list[str] | None = None,
+    ) -> list[bool] | None:
+        """Which of these passages pass the filters, from the index's own metadata.
+
+        None when the index does not know one of them (the caller should then ask
+        the store); the index is brought up to date with the store first.
+        """
+        index = self._current()
+        if index is None:
+            return None
+        if index.rows is None:
+            index.rows = {pid: i for i, pid in enumerate(index.ids)}
+        rows = [index.rows.get(pid, -1) for pid in passage_ids]
+        if any(r < 0 for r in rows):
+            return None
+        at = np.asarray(rows, dtype=np.int64)
+        ok = np.ones(len(at), dtype=bool)
+        if date_from:
+            ok &= index.date_ints[at] >= date_from
+        if date_to:
+            ok &= index.date_ints[at] <= date_to
+        if article_ids is not None:
+            ok &= np.isin(index.article_ids[at], article_ids)
+        return [bool(x) for x in ok]
 
     def search(
         self,

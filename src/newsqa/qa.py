@@ -9,9 +9,10 @@ so each step can be reused or swapped (the answerer is chosen by ``answer_mode``
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -34,12 +35,18 @@ class QuestionError(ValueError):
     """A question that cannot be asked (empty, too long); the message says why."""
 
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+
+
 def clean_question(question: str, max_chars: int) -> str:
     """Strip control characters and surrounding space; reject empty or oversized questions."""
     if not isinstance(question, str):
         raise QuestionError(f"the question must be text, got {type(question).__name__}")
+    # Terminal colour codes come whole ("\x1b[31m"): dropping only the ESC would
+    # leave "[31m" in the question.
+    cleaned = _ANSI_ESCAPE.sub(" ", question)
     cleaned = "".join(
-        " " if unicodedata.category(ch).startswith("C") else ch for ch in question
+        " " if unicodedata.category(ch).startswith("C") else ch for ch in cleaned
     ).strip()
     cleaned = " ".join(cleaned.split())
     if not cleaned:
@@ -113,6 +120,11 @@ class NewsQA:
         self.store.refresh()
         return self.store.list_articles()
 
+    def article_text(self, article_id: str) -> str | None:
+        """The full stored text of an article (citation offsets index into it); None if absent."""
+        self.store.refresh()
+        return self.store.article_text(article_id)
+
     def remove(self, article_id: str) -> bool:
         """Remove an article and its passages. False if there was no such article."""
         self.store.refresh()
@@ -136,32 +148,55 @@ class NewsQA:
         top_k = k or self.settings.top_k
 
         def resolve_step(inputs: dict[str, Any]) -> dict[str, Any]:
-            question = clean_question(inputs["question"], self.settings.max_question_chars)
-            history = [(str(q), str(a)) for q, a in inputs.get("history") or []]
-            return {"resolved": resolve(question, history), "t0": time.perf_counter()}
+            return self._resolve_step(inputs)
 
         def retrieve_step(state: dict[str, Any]) -> dict[str, Any]:
-            self.store.refresh()
-            result = self.search.search(state["resolved"].standalone, top_k, filters)
-            return {**state, "hits": result.hits, "timings": result.timings}
+            return self._retrieve_step(state, top_k, filters)
 
         def answer_step(state: dict[str, Any]) -> Answer:
             t = time.perf_counter()
-            answer = answerer.answer(state["resolved"], state["hits"])
-            answer = verify_answer(answer, self.store.article_text)
-            answer.standalone_question = state["resolved"].standalone
-            answer.timings = {
-                **state["timings"],
-                "answer": time.perf_counter() - t,
-                "total": time.perf_counter() - state["t0"],
-            }
-            return answer
+            return self._finish(answerer.answer(state["resolved"], state["hits"]), state, t)
 
         return (
             RunnableLambda(resolve_step)
             | RunnableLambda(retrieve_step)
             | RunnableLambda(answer_step)
         ).with_config(run_name="newsqa")
+
+    # The chain's steps, shared with ask_stream.
+
+    def _resolve_step(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        question = clean_question(inputs["question"], self.settings.max_question_chars)
+        history = [(str(q), str(a)) for q, a in inputs.get("history") or []]
+        return {"resolved": resolve(question, history), "t0": time.perf_counter()}
+
+    def _retrieve_step(
+        self, state: dict[str, Any], top_k: int, filters: Filters | None
+    ) -> dict[str, Any]:
+        self.store.refresh()
+        result = self.search.search(state["resolved"].standalone, top_k, filters)
+        return {**state, "hits": result.hits, "timings": result.timings}
+
+    def _finish(self, answer: Answer, state: dict[str, Any], started: float) -> Answer:
+        """Verify the citations; record the standalone question and the timings.
+
+        The answerer's own stages (generative: ``first_token``, ``generate``,
+        ``check``) are kept; ``first_token`` is rebased to count from the question's
+        arrival, like ``total``, because that is the wait a user sees.
+        """
+        answer = verify_answer(answer, self.store.article_text)
+        answer.standalone_question = state["resolved"].standalone
+        own = dict(answer.timings)
+        if "first_token" in own:
+            own["first_token"] += started - state["t0"]
+        now = time.perf_counter()
+        answer.timings = {
+            **state["timings"],
+            **own,
+            "answer": now - started,
+            "total": now - state["t0"],
+        }
+        return answer
 
     def ask(
         self,
@@ -184,3 +219,43 @@ class NewsQA:
             question = clean_question(question, self.settings.max_question_chars)
             return refusal(question, "the library is empty; ingest some articles first")
         return self.chain(k, filters, mode).invoke({"question": question, "history": history})
+
+    def ask_stream(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        k: int | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        article_ids: Sequence[str] | None = None,
+        mode: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """:meth:`ask`, streamed: ``str`` tokens as the model writes them, then the Answer.
+
+        The tokens are the model's raw draft (its markers number the passages, and
+        the checker may still drop sentences); the :class:`Answer`, always last and
+        exactly once, is the checked answer with verified citations, and replaces
+        the draft (it may even be the extractive fallback, when no generated sentence
+        survived the check). Extractive mode, and refusals decided before the model
+        runs, yield the Answer alone.
+        Errors (:class:`QuestionError`, ``newsqa.generative.GenerativeSetupError``)
+        are raised by the first ``next()``, before any token.
+        """
+        filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
+        if self.store.count_passages() == 0:
+            question = clean_question(question, self.settings.max_question_chars)
+            yield refusal(question, "the library is empty; ingest some articles first")
+            return
+        answerer = self.answerer(mode)
+        state = self._resolve_step({"question": question, "history": history})
+        state = self._retrieve_step(state, k or self.settings.top_k, filters)
+        started = time.perf_counter()
+        stream = getattr(answerer, "stream", None)  # only generative answerers stream
+        if stream is None:
+            answer = answerer.answer(state["resolved"], state["hits"])
+        else:
+            tokens = stream(state["resolved"], state["hits"])
+            yield from tokens
+            answer = tokens.result()
+        yield self._finish(answer, state, started)

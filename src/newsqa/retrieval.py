@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -16,7 +17,7 @@ from pydantic import ConfigDict
 
 from newsqa.lexical import LexicalIndex
 from newsqa.models import Hit, date_to_int
-from newsqa.store import Store, StoredPassage, date_filter, stored_passage
+from newsqa.store import Store, StoredPassage, date_filter
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class RetrievalResult:
     hits: list[Hit]
     query_vector: list[float]
     timings: dict[str, float] = field(default_factory=dict)
+
+
+# A filtered dense search first fetches this many times the candidates, unfiltered.
+OVERFETCH = 4
 
 
 def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
@@ -53,14 +58,57 @@ class HybridSearch:
         self.candidates = candidates
         self.rrf_k = rrf_k
 
+    def _dense(self, vector: list[float], filters: Filters) -> list[tuple[StoredPassage, float]]:
+        """The nearest ``candidates`` passages that pass the filters, with their cosine.
+
+        Chroma's metadata filter scans metadata, which grows with the library (about
+        10x an unfiltered query at 6k passages; see benchmarks/RESULTS.md). So a
+        filtered search first asks for the nearest ``OVERFETCH x candidates`` ids
+        alone and filters them with the BM25 index's in-memory dates and article ids:
+        when enough pass, they are the filtered top (every passage nearer than the
+        last one kept is among those ids, up to the HNSW index's own approximation).
+        Otherwise, e.g. a filter that keeps a few articles, it falls back to Chroma's
+        filter.
+        """
+        where = date_filter(filters.date_from, filters.date_to, filters.article_ids)
+        if where is None:
+            return self.store.dense_search(vector, self.candidates)
+        try:
+            total = self.store.count_passages()
+            n = min(self.candidates * OVERFETCH, total)
+            query: np.ndarray = np.asarray([vector], dtype=np.float32)
+            got = self.store.passages_collection.query(
+                query_embeddings=query,
+                n_results=max(n, 1),
+                include=["distances"],
+            )
+            ids, distances = got["ids"][0], (got["distances"] or [[]])[0]
+            keep = self.lexical.allowed(
+                ids,
+                date_to_int(filters.date_from),
+                date_to_int(filters.date_to),
+                list(filters.article_ids) if filters.article_ids is not None else None,
+            )
+        except Exception:  # any trouble: the store's own path, with its error handling
+            keep = None
+        if keep is not None:
+            chosen = [(pid, d) for pid, d, ok in zip(ids, distances, keep, strict=True) if ok]
+            chosen = chosen[: self.candidates]
+            if len(chosen) == self.candidates or n >= total:
+                found = {
+                    sp.passage.id: sp for sp in self.store.get_passages([p for p, _ in chosen])
+                }
+                if len(found) == len(chosen):
+                    return [(found[pid], 1.0 - float(d)) for pid, d in chosen]
+        return self.store.dense_search(vector, self.candidates, where)
+
     def search(self, query: str, k: int, filters: Filters | None = None) -> RetrievalResult:
         filters = filters or Filters()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         vector = self.store.embeddings.embed_query(query)
         t1 = time.perf_counter()
-        where = date_filter(filters.date_from, filters.date_to, filters.article_ids)
-        dense = self.store.dense_search(vector, self.candidates, where)
+        dense = self._dense(vector, filters)
         t2 = time.perf_counter()
         sparse = self.lexical.search(
             query,
@@ -75,14 +123,8 @@ class HybridSearch:
         dense_scores = {sp.passage.id: score for sp, score in dense}
         bm25_scores = dict(sparse)
         missing = [pid for pid, _ in sparse if pid not in found]
-        if missing:
-            got = self.store.passages_collection.get(
-                ids=missing, include=["documents", "metadatas"]
-            )
-
-            for text, meta in zip(got["documents"] or [], got["metadatas"] or [], strict=True):
-                sp = stored_passage(text, dict(meta))
-                found[sp.passage.id] = sp
+        for sp in self.store.get_passages(missing):
+            found[sp.passage.id] = sp
         fused = rrf([[sp.passage.id for sp, _ in dense], [pid for pid, _ in sparse]], self.rrf_k)
         ranked = sorted((pid for pid in fused if pid in found), key=lambda p: -fused[p])[:k]
         t4 = time.perf_counter()

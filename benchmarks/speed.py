@@ -1,0 +1,718 @@
+"""Ingest throughput, query latency, cold start and memory of newsqa on real news.
+
+What it measures (issue 2 figures and issue 6), per corpus size in passages:
+
+- Ingest, passages/s, three ways over the *same* passages, interleaved in rounds
+  so that the load other users put on the machine hits all of them alike:
+    ``raw``     ``SentenceTransformer.encode`` of the passage texts (batch 32,
+                normalized): the limit on this hardware, and the baseline;
+    ``newsqa``  newsqa's ingest end to end from articles (chunking, embedding,
+                Chroma writes under the writer lock, title vectors);
+    ``plain``   the plain LangChain recipe: ``Chroma.from_documents`` (then
+                ``add_documents``) with an embeddings wrapper of the same model.
+  With ``--embedder onnx-int8`` two more rows: ``raw-onnx`` and ``newsqa-onnx``.
+  Each method runs in its own process, so its peak RSS is its own.
+- Warm ``ask`` latency p50/p95, split by stage (``Answer.timings``: embed, dense,
+  bm25, fusion, answer, total), without and with a date filter, in a fresh
+  process over the stored library (the "warm app"), plus that process's RSS.
+- The answer stage's own embedding of the candidate sentences (count and time).
+- BM25: loading the persisted index vs rebuilding it from the store.
+- Cold ``newsqa ask``: whole-process wall time and peak RSS of the child.
+
+Corpora: BBC News (2,225), the 2017 news articles (3,824) and Reuters-21578
+(bodies >= 200 chars), interleaved, read from ``../shared/data``; a size of N
+passages takes articles in that order until their passages reach N. ``--corpus
+seed`` uses the repository's seed article only (for the smoke test).
+
+How to run
+    .venv/bin/python benchmarks/speed.py --quick         # ~300 passages, a few minutes
+    .venv/bin/python benchmarks/speed.py                 # 1,000 and 10,000 passages
+    .venv/bin/python benchmarks/speed.py --sizes 100000 --baseline-fraction 0.05
+    .venv/bin/python benchmarks/speed.py --sizes 10000 --reuse   # query figures only,
+                                                          # on a store built earlier
+
+Every figure is a median (or p95) over repeats, next to a baseline measured in
+the same run, with the load average recorded; the machine is shared, so read the
+ratios rather than the absolute numbers. Stores are kept in
+``benchmarks/out/speed/`` (git-ignored) and raw results in
+``benchmarks/out/speed-<embedder>-<size>.json``; ``benchmarks/chart.py`` draws them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import multiprocessing as mp
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from common import (
+    OUT,
+    ROOT,
+    load,
+    load_str,
+    log,
+    machine,
+    median,
+    news_records,
+    percentile,
+    save_json,
+    table,
+)
+
+from newsqa.chunking import chunk_article
+from newsqa.models import Article
+from newsqa.settings import Settings
+
+STAGES = ("embed", "dense", "bm25", "fusion", "answer", "total")
+DATE_FILTER = ("2017-01-01", "2017-03-31")  # the 2017 news articles; cuts BBC and Reuters out
+# Questions of the kinds people ask about news; titles of stored articles are added to them.
+QUESTIONS = [
+    "What did the central bank say about interest rates?",
+    "How much did the company's profits rise?",
+    "Who won the election?",
+    "What did the prime minister promise?",
+    "Why did oil prices fall?",
+    "When will the new tax take effect?",
+    "How many people were killed in the attack?",
+    "What did the spokesman say about the talks?",
+    "Where did the protests take place?",
+    "Who is the new chief executive?",
+]
+
+
+# -- corpus ---------------------------------------------------------------------------------
+
+
+def seed_articles() -> list[Article]:
+    from newsqa.articles import parse_file
+
+    return [a for f in sorted((ROOT / "seeds").iterdir()) for a in parse_file(f)]
+
+
+def corpus_articles(corpus: str) -> Iterator[Article]:
+    if corpus == "seed":
+        yield from seed_articles()
+        return
+    for title, text, date, source in news_records():
+        yield Article(text=text, title=title, date=date, source=source)
+
+
+@dataclass
+class Slice:
+    """Articles of one round and the texts of their passages (what raw/plain embed)."""
+
+    articles: list[Article]
+    passages: list[str]
+    passage_articles: list[int]  # index into articles, per passage
+
+
+def take(
+    corpus: str, target: int, chunk_chars: int, overlap: int
+) -> tuple[list[Article], list[list[str]]]:
+    """Articles in corpus order until their passages reach ``target``, with those passages."""
+    articles: list[Article] = []
+    passages: list[list[str]] = []
+    total = 0
+    seen: set[str] = set()
+    for article in corpus_articles(corpus):
+        if article.id in seen:  # duplicate bodies exist (Reuters); newsqa stores them once
+            continue
+        seen.add(article.id)
+        chunks = [p.text for p in chunk_article(article, chunk_chars, overlap)]
+        if not chunks:
+            continue
+        articles.append(article)
+        passages.append(chunks)
+        total += len(chunks)
+        if total >= target:
+            break
+    return articles, passages
+
+
+def rounds(articles: list[Article], passages: list[list[str]], n_rounds: int) -> list[Slice]:
+    total = sum(len(p) for p in passages)
+    per_round = max(1, -(-total // n_rounds))
+    out: list[Slice] = []
+    current = Slice([], [], [])
+    for article, chunks in zip(articles, passages, strict=True):
+        current.articles.append(article)
+        current.passage_articles += [len(current.articles) - 1] * len(chunks)
+        current.passages += chunks
+        if len(current.passages) >= per_round:
+            out.append(current)
+            current = Slice([], [], [])
+    if current.articles:
+        out.append(current)
+    return out
+
+
+# -- ingest workers (one process per method) ----------------------------------------------
+
+
+def _rss_mib() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def ingest_worker(conn: Connection, method: str, data_dir: str) -> None:
+    """Runs one ingest method, a round at a time, on command from the parent."""
+    from newsqa.embeddings import get_embeddings, load_model
+
+    embedder = "onnx-int8" if method.endswith("-onnx") else "minilm"
+    embeddings = get_embeddings(embedder)
+    state: dict[str, Any] = {}
+
+    if method.startswith("raw"):
+        if embedder == "minilm":
+            model = load_model()
+
+            def work(s: Slice) -> None:
+                model.encode(s.passages, batch_size=32, normalize_embeddings=True)
+
+        else:
+
+            def work(s: Slice) -> None:
+                embeddings.encode(s.passages)
+
+    elif method.startswith("newsqa"):
+        from newsqa.store import Store
+
+        # (``newsqa.ingest`` is also a function in the package namespace: get the module.)
+        ingest_module = importlib.import_module("newsqa.ingest")
+
+        settings = Settings(data_dir=Path(data_dir))
+        store = Store(settings, embeddings)
+        # Where ingest's time goes: wrap (in this worker only) the chunker and the
+        # embedder; the rest is Chroma writes, the writer lock and bookkeeping.
+        spent = state["spent"] = {"chunk": 0.0, "embed": 0.0, "embed_texts": 0}
+        chunk, encode = ingest_module.chunk_article, embeddings.encode
+
+        def timed_chunk(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return chunk(*a, **k)
+            finally:
+                spent["chunk"] += time.perf_counter() - t
+
+        def timed_encode(texts: Sequence[str], **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return encode(texts, **k)
+            finally:
+                spent["embed"] += time.perf_counter() - t
+                spent["embed_texts"] += len(texts)
+
+        ingest_module.chunk_article = timed_chunk
+        embeddings.encode = timed_encode  # type: ignore[method-assign]
+
+        def work(s: Slice) -> None:
+            report = ingest_module.ingest_parsed(
+                store, ((a.source, [a]) for a in s.articles), settings
+            )
+            if not report.ok:
+                raise RuntimeError(f"ingest failed: {report.failed[:2]}")
+
+        state["count"] = store.count_passages
+
+    elif method == "plain":
+        import chromadb
+        from langchain_chroma import Chroma
+        from langchain_core.documents import Document
+
+        from newsqa.store import MAX_CHROMA_BATCH
+
+        client_settings = chromadb.Settings(anonymized_telemetry=False)
+
+        def work(s: Slice) -> None:
+            docs = [
+                Document(
+                    page_content=text,
+                    metadata={"title": s.articles[a].title, "source": s.articles[a].source},
+                )
+                for text, a in zip(s.passages, s.passage_articles, strict=True)
+            ]
+            if "vs" not in state:
+                state["vs"] = Chroma.from_documents(
+                    docs,
+                    embeddings,
+                    collection_name="plain",
+                    persist_directory=data_dir,
+                    client_settings=client_settings,
+                    collection_configuration={"hnsw": {"space": "cosine"}},
+                )
+            else:
+                for i in range(0, len(docs), MAX_CHROMA_BATCH):
+                    state["vs"].add_documents(docs[i : i + MAX_CHROMA_BATCH])
+
+        state["count"] = lambda: state["vs"]._collection.count() if "vs" in state else 0
+    else:
+        raise ValueError(method)
+
+    embeddings.encode(["warm up the model before the clock starts"])
+    if "spent" in state:
+        state["spent"].update(chunk=0.0, embed=0.0, embed_texts=0)
+    conn.send({"rss_ready_mib": _rss_mib()})
+    while True:
+        message = conn.recv()
+        if message is None:
+            break
+        t = time.perf_counter()
+        work(message)
+        conn.send(time.perf_counter() - t)
+    count = state["count"]() if "count" in state else None
+    final = {"peak_rss_mib": _peak_mib(), "rss_end_mib": _rss_mib(), "stored": count}
+    if "spent" in state:
+        final["breakdown_s"] = state["spent"]
+    conn.send(final)
+
+
+def measure_ingest(
+    slices: list[Slice], methods: Sequence[str], workdir: Path, fraction: float
+) -> dict[str, Any]:
+    """Each method over the same passages, round by round, in rotating order."""
+    ctx = mp.get_context("spawn")
+    procs: dict[str, tuple[Any, Connection]] = {}
+    ready: dict[str, Any] = {}
+    for method in methods:
+        target = workdir / method
+        shutil.rmtree(target, ignore_errors=True)
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=ingest_worker, args=(child, method, str(target)))
+        proc.start()
+        procs[method] = (proc, parent)
+    for method, (_, conn) in procs.items():
+        ready[method] = conn.recv()
+    rng = random.Random(0)
+    seconds: dict[str, list[float]] = {m: [] for m in methods}
+    counts: dict[str, list[int]] = {m: [] for m in methods}
+    loads: list[float] = []
+    for i, s in enumerate(slices):
+        # The baselines may run on a sample of each round (--baseline-fraction) to save time.
+        sample = s
+        if fraction < 1.0:
+            keep = sorted(
+                rng.sample(range(len(s.passages)), max(1, int(fraction * len(s.passages))))
+            )
+            sample = Slice(
+                s.articles, [s.passages[j] for j in keep], [s.passage_articles[j] for j in keep]
+            )
+        order = list(methods[i % len(methods) :]) + list(methods[: i % len(methods)])
+        for method in order:
+            work = s if method.startswith("newsqa") else sample
+            conn = procs[method][1]
+            conn.send(work)
+            seconds[method].append(conn.recv())
+            counts[method].append(len(work.passages))
+        loads.append(load()[0])
+        log(
+            f"ingest round {i + 1}/{len(slices)}: "
+            + ", ".join(f"{m} {counts[m][-1] / seconds[m][-1]:.1f}/s" for m in methods)
+        )
+    final: dict[str, Any] = {}
+    for method, (proc, conn) in procs.items():
+        conn.send(None)
+        final[method] = conn.recv()
+        proc.join()
+    base = "raw-onnx" if "raw" not in methods else "raw"
+    out: dict[str, Any] = {"loads": loads, "methods": {}}
+    for m in methods:
+        per_round = [c / t for c, t in zip(counts[m], seconds[m], strict=True)]
+        ref = "raw-onnx" if m.endswith("-onnx") and "raw-onnx" in methods else base
+        ref_rounds = [c / t for c, t in zip(counts[ref], seconds[ref], strict=True)]
+        out["methods"][m] = {
+            "passages": sum(counts[m]),
+            "seconds": sum(seconds[m]),
+            "rate": sum(counts[m]) / sum(seconds[m]),
+            "rate_median_round": median(per_round),
+            "rate_per_round": per_round,
+            "ratio_vs_raw_median_round": median(
+                [a / b for a, b in zip(per_round, ref_rounds, strict=True)]
+            ),
+            "ratio_vs": ref,
+            **ready[m],
+            **final[m],
+        }
+    return out
+
+
+# -- warm queries (a fresh process over the stored library) ---------------------------------
+
+
+def query_worker(
+    conn: Connection,
+    data_dir: str,
+    collection: str,
+    embedder: str,
+    questions: list[str],
+    repeats: int,
+) -> None:
+    from newsqa.answering import candidates
+    from newsqa.embeddings import get_embeddings
+    from newsqa.qa import NewsQA
+
+    t0 = time.perf_counter()
+    qa = NewsQA(Settings(data_dir=Path(data_dir), collection=collection))
+    qa.__dict__["embeddings"] = get_embeddings(embedder)  # the cached_property, overridden
+    passages = qa.store.count_passages()
+    t1 = time.perf_counter()
+    first = qa.ask(questions[0])  # loads the model and the persisted BM25 index (or builds it)
+    t2 = time.perf_counter()
+    out: dict[str, Any] = {
+        "passages": passages,
+        "open_s": t1 - t0,
+        "first_ask_s": t2 - t1,
+        "first_ask_timings": first.timings,
+    }
+    # BM25: load the persisted index vs rebuild it from the store (same generation).
+    lexical = qa.lexical
+    generation = qa.store.generation()
+    t = time.perf_counter()
+    loaded = lexical._load(generation)
+    out["bm25_load_s"] = time.perf_counter() - t
+    out["bm25_persisted"] = loaded is not None
+    t = time.perf_counter()
+    lexical._build_full(generation)  # from scratch: read and tokenize every passage
+    out["bm25_rebuild_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    lexical._build(generation)  # incremental, nothing new: the fixed cost of any update
+    out["bm25_update_s"] = time.perf_counter() - t
+
+    runs: dict[str, list[dict[str, float]]] = {"no filter": [], "date filter": []}
+    answerable = 0
+    for _ in range(repeats):
+        for q in questions:
+            for label, (d_from, d_to) in (
+                ("no filter", (None, None)),
+                ("date filter", DATE_FILTER),
+            ):
+                answer = qa.ask(q, date_from=d_from, date_to=d_to)
+                runs[label].append(answer.timings)
+                answerable += answer.answerable
+    out["latency"] = {
+        label: {
+            stage: {
+                "p50_ms": 1000 * median([r[stage] for r in rows if stage in r]),
+                "p95_ms": 1000 * percentile([r[stage] for r in rows if stage in r], 95),
+            }
+            for stage in STAGES
+        }
+        for label, rows in runs.items()
+    }
+    out["asks"] = sum(len(v) for v in runs.values())
+    out["answered_share"] = answerable / max(out["asks"], 1)
+    # The answer stage embeds every candidate sentence: how many, and what that costs.
+    n_cands, encode_s = [], []
+    for q in questions:
+        hits = qa.search.search(q, qa.settings.top_k).hits
+        texts = [q, *(c.text for c in candidates(hits))]
+        t = time.perf_counter()
+        qa.embeddings.encode(texts)
+        encode_s.append(time.perf_counter() - t)
+        n_cands.append(len(texts) - 1)
+    out["answer_candidates_median"] = median(n_cands)
+    out["answer_encode_ms_p50"] = 1000 * median(encode_s)
+    out["warm_rss_mib"] = _rss_mib()
+    out["warm_peak_rss_mib"] = _peak_mib()
+    conn.send(out)
+
+
+def measure_queries(
+    data_dir: Path, collection: str, embedder: str, questions: list[str], repeats: int
+) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    args = (child, str(data_dir), collection, embedder, questions, repeats)
+    proc = ctx.Process(target=query_worker, args=args)
+    proc.start()
+    result: dict[str, Any] = parent.recv()
+    proc.join()
+    return result
+
+
+# -- cold start -----------------------------------------------------------------------------
+
+
+def measure_cold(data_dir: Path, collection: str, question: str, runs: int) -> dict[str, Any]:
+    """``newsqa ask`` as a fresh process: wall time and the child's own peak RSS."""
+    newsqa = Path(sys.executable).with_name("newsqa")
+    cmd = [str(newsqa), "--data-dir", str(data_dir), "--collection", collection]
+    cmd += ["ask", question, "--json"]
+    walls, peaks, totals = [], [], []
+    for _ in range(runs):
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            t = time.perf_counter()
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err)
+            # wait4, not wait(): it returns this child's own rusage (ru_maxrss = peak RSS).
+            _, status, usage = os.wait4(proc.pid, 0)
+            walls.append(time.perf_counter() - t)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            if proc.returncode != 0:
+                raise RuntimeError(f"newsqa ask failed: {err.read().decode()[-500:]}")
+            totals.append(json.loads(out.read())["timings"]["total"])
+            peaks.append(usage.ru_maxrss / 1024)
+    # What a cold start is made of: importing newsqa's stack, then loading the model too.
+    parts = {}
+    for name, code in (
+        ("import_s", "import newsqa.cli"),
+        (
+            "import_and_model_s",
+            "import newsqa.cli; from newsqa.embeddings import load_model; "
+            "load_model().encode(['x'])",
+        ),
+    ):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        parts[name] = time.perf_counter() - t
+    return {
+        **parts,
+        "wall_s_median": median(walls),
+        "wall_s": walls,
+        "in_process_total_s_median": median(totals),
+        "peak_rss_mib_median": median(peaks),
+    }
+
+
+# -- main -----------------------------------------------------------------------------------
+
+
+def questions_for(titles: list[str], n_titles: int) -> list[str]:
+    """The fixed questions plus ``n_titles`` questions made from stored titles."""
+    rng = random.Random(1)
+    titled = sorted(t for t in titles if t)
+    picked = rng.sample(titled, min(n_titles, len(titled)))
+    return QUESTIONS + [f"What happened: {t.rstrip('.?!')}?" for t in picked]
+
+
+def run_size(args: argparse.Namespace, size: int) -> dict[str, Any]:
+    settings = Settings()
+    workdir = OUT / "speed" / f"{args.corpus}-{args.embedder}-{size}"
+    marker = workdir / "ingest.json"
+    t = time.perf_counter()
+    articles, passages = take(
+        args.corpus, size, settings.chunk_chars, settings.chunk_overlap_sentences
+    )
+    chunk_s = time.perf_counter() - t
+    n_passages = sum(len(p) for p in passages)
+    log(
+        f"size {size}: {len(articles):,} articles, {n_passages:,} passages "
+        f"(chunked in {chunk_s:.1f} s)"
+    )
+    result: dict[str, Any] = {
+        "size": size,
+        "articles": len(articles),
+        "passages": n_passages,
+        "chunking_passages_per_s": n_passages / chunk_s,
+        "load_before": load_str(),
+    }
+    if args.reuse and marker.exists():
+        result["ingest"] = json.loads(marker.read_text())
+        result["ingest"]["reused_from_earlier_run"] = True
+        log(f"reusing the store and ingest figures in {workdir}")
+    else:
+        methods = ["raw", "newsqa", "plain"]
+        if args.embedder == "onnx-int8":
+            methods += ["raw-onnx", "newsqa-onnx"]
+        n_rounds = args.rounds or max(3, min(20, n_passages // 500))
+        slices = rounds(articles, passages, n_rounds)
+        fraction = args.baseline_fraction if args.baseline_fraction else 1.0
+        result["ingest"] = measure_ingest(slices, methods, workdir, fraction)
+        result["ingest"]["baseline_fraction"] = fraction
+        result["ingest"]["rounds"] = len(slices)
+        marker.write_text(json.dumps(result["ingest"], default=str))
+    questions = questions_for([a.title for a in articles], args.titles)
+    stores = {"minilm": workdir / "newsqa"}
+    if args.embedder == "onnx-int8":
+        stores["onnx-int8"] = workdir / "newsqa-onnx"
+    result["query"] = {}
+    for embedder, store_dir in stores.items():
+        log(f"warm queries ({embedder}): {len(questions)} questions x {args.repeats} x 2")
+        result["query"][embedder] = measure_queries(
+            store_dir, "newsqa", embedder, questions, args.repeats
+        )
+    if args.cold:
+        log(f"cold `newsqa ask` x {args.cold}")
+        result["cold"] = measure_cold(stores["minilm"], "newsqa", QUESTIONS[0], args.cold)
+    result["load_after"] = load_str()
+    return result
+
+
+def print_query(label: str, q: dict[str, Any]) -> None:
+    print(
+        f"\nWarm ask ({label}) over {q['passages']:,} passages: {q['asks']} asks, answered "
+        f"{q['answered_share']:.0%}; ms p50 / p95"
+    )
+    rows = [
+        [name] + [f"{stages[s]['p50_ms']:.1f} / {stages[s]['p95_ms']:.1f}" for s in STAGES]
+        for name, stages in q["latency"].items()
+    ]
+    print(table(["filter", *STAGES], rows))
+    print(
+        f"answer stage: embeds {q['answer_candidates_median']:.0f} candidate sentences "
+        f"(median), {q['answer_encode_ms_p50']:.1f} ms p50 for that alone; warm RSS "
+        f"{q['warm_rss_mib']:.0f} MiB (peak {q['warm_peak_rss_mib']:.0f})"
+    )
+    print(
+        f"BM25: persisted index found {q['bm25_persisted']}, load "
+        f"{1000 * q['bm25_load_s']:.0f} ms, full rebuild {1000 * q['bm25_rebuild_s']:.0f} ms, "
+        f"incremental update {1000 * q.get('bm25_update_s', float('nan')):.0f} ms; "
+        f"first ask in a fresh process {q['first_ask_s']:.2f} s (model load included)"
+    )
+
+
+def print_cold(c: dict[str, Any]) -> None:
+    print(
+        f"cold `newsqa ask`: wall {c['wall_s_median']:.2f} s median of {len(c['wall_s'])} "
+        f"(in-process ask {c['in_process_total_s_median']:.2f} s), "
+        f"peak RSS {c['peak_rss_mib_median']:.0f} MiB; of which importing newsqa "
+        f"{c.get('import_s', float('nan')):.2f} s, import + model load "
+        f"{c.get('import_and_model_s', float('nan')):.2f} s"
+    )
+
+
+def print_size(r: dict[str, Any]) -> None:
+    print(
+        f"\n## {r['passages']:,} passages ({r['articles']:,} articles); load avg 1/5/15 min "
+        f"before {r['load_before']}, after {r['load_after']}"
+    )
+    ing = r["ingest"]
+    rows = [
+        [
+            m,
+            f["passages"],
+            f["rate"],
+            f["rate_median_round"],
+            f"{f['ratio_vs_raw_median_round']:.2f}x {f['ratio_vs']}",
+            f["peak_rss_mib"],
+        ]
+        for m, f in ing["methods"].items()
+    ]
+    print(
+        f"\nIngest ({ing['rounds']} interleaved rounds; baselines on "
+        f"{ing['baseline_fraction']:.0%} of each round; chunking alone "
+        f"{r['chunking_passages_per_s']:.0f} passages/s)"
+        + (" [figures from an earlier run]" if ing.get("reused_from_earlier_run") else "")
+    )
+    headers = ["method", "passages", "passages/s", "median round /s", "vs raw (median round)"]
+    print(table([*headers, "peak RSS MiB"], rows))
+    for m, f in ing["methods"].items():
+        if "breakdown_s" in f:
+            b = f["breakdown_s"]
+            other = f["seconds"] - b["chunk"] - b["embed"]
+            print(
+                f"{m} time: embedding {b['embed'] / f['seconds']:.0%} ({b['embed_texts']:,} texts: "
+                f"passages + titles), chunking {b['chunk'] / f['seconds']:.0%}, "
+                f"store writes and the rest {other / f['seconds']:.0%}; embedding alone ran at "
+                f"{f['passages'] / b['embed']:.1f} passages/s"
+            )
+    for embedder, q in r["query"].items():
+        print_query(embedder, q)
+    if "cold" in r:
+        print_cold(r["cold"])
+
+
+def run_store(args: argparse.Namespace) -> dict[str, Any]:
+    """Query figures only, over a library built earlier (e.g. the SciFact store)."""
+    from newsqa.store import Store
+
+    store = Store(Settings(data_dir=args.store, collection=args.collection))
+    titles = [a.title for a in store.list_articles()]
+    del store
+    questions = questions_for(titles, args.titles)
+    result: dict[str, Any] = {"store": str(args.store), "load_before": load_str()}
+    log(f"warm queries over {args.store}: {len(questions)} questions x {args.repeats} x 2")
+    result["query"] = {
+        args.embedder: measure_queries(
+            args.store, args.collection, args.embedder, questions, args.repeats
+        )
+    }
+    if args.cold:
+        result["cold"] = measure_cold(args.store, args.collection, QUESTIONS[0], args.cold)
+    result["load_after"] = load_str()
+    print(
+        f"\n## library {args.store}; load before {result['load_before']}, "
+        f"after {result['load_after']}"
+    )
+    print_query(args.embedder, result["query"][args.embedder])
+    if "cold" in result:
+        print_cold(result["cold"])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one small size, few repeats")
+    parser.add_argument(
+        "--sizes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=None,
+        help="corpus sizes in passages, comma-separated (default 1000,10000)",
+    )
+    parser.add_argument("--corpus", choices=["news", "seed"], default="news")
+    parser.add_argument(
+        "--embedder",
+        choices=["minilm", "onnx-int8"],
+        default="minilm",
+        help="onnx-int8 adds raw-onnx and newsqa-onnx rows (and a query run on that store)",
+    )
+    parser.add_argument(
+        "--baseline-fraction",
+        type=float,
+        default=None,
+        help="run raw/plain on this share of each round (default 1.0)",
+    )
+    parser.add_argument("--rounds", type=int, default=0, help="ingest rounds (default ~500 each)")
+    parser.add_argument("--repeats", type=int, default=3, help="passes over the questions")
+    parser.add_argument("--titles", type=int, default=10, help="questions made from titles")
+    parser.add_argument("--cold", type=int, default=3, help="cold `newsqa ask` runs")
+    parser.add_argument("--reuse", action="store_true", help="reuse a store built earlier")
+    parser.add_argument("--store", type=Path, help="query figures only, over this data dir")
+    parser.add_argument("--collection", default="newsqa", help="collection of --store")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes = args.sizes or [300]
+        args.repeats, args.titles, args.cold = 1, 5, 1
+        args.rounds = args.rounds or 3
+    sizes = args.sizes or ([1] if args.corpus == "seed" else [1000, 10000])
+
+    info = machine()
+    print(
+        f"# newsqa speed ({info['when']}): {info['cpu']}, {info['cores']} cores, "
+        f"{info['memory_gib']} GiB, torch {info['torch']} ({info['torch_threads']} threads); "
+        f"embedder {args.embedder}"
+    )
+    if args.store:
+        result = run_store(args)
+        result["machine"] = info
+        log(f"wrote {save_json(f'speed-store-{args.store.name}-{args.embedder}.json', result)}")
+        return
+    for size in sizes:
+        result = run_size(args, size)
+        result["machine"] = info
+        result["embedder"] = args.embedder
+        print_size(result)
+        path = save_json(f"speed-{args.corpus}-{args.embedder}-{size}.json", result)
+        log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The benchmark scripts' code paths on the seed article: they produce real figures.
+
+Timings are not asserted (the machine is shared); only that every figure the
+tables print exists and is sane. The full runs are ``benchmarks/speed.py`` and
+``benchmarks/retrieval.py`` (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import retrieval  # noqa: E402
+import speed  # noqa: E402
+
+
+def test_metrics_on_a_known_ranking() -> None:
+    relevant = {"a": 1, "b": 1}
+    got = retrieval.metrics(["x", "a", "y", "b"], relevant)
+    ideal = 1 + 1 / math.log2(3)
+    assert got["ndcg@10"] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / ideal)
+    assert got["recall@10"] == 1.0
+    assert got["mrr@10"] == 0.5
+    assert retrieval.metrics(["x"], relevant) == {"ndcg@10": 0.0, "recall@10": 0.0, "mrr@10": 0.0}
+
+
+def test_doc_ranking_keeps_each_document_at_its_best_passage() -> None:
+    assert retrieval.doc_ranking(["d1:00002", "d2:00000", "d1:00000", "d3:00001"]) == [
+        "d1",
+        "d2",
+        "d3",
+    ]
+
+
+def test_fusion_variants_agree_with_rrf() -> None:
+    dense = ["a:0", "b:0", "c:0"]
+    sparse = ["b:0", "d:0", "a:0"]
+    # b is 2nd and 1st, a is 1st and 3rd: b wins, then a.
+    assert retrieval.fuse_passages(dense, sparse, 40, 60)[:2] == ["b", "a"]
+    assert retrieval.fuse_docs(dense, sparse, 40, 60)[:2] == ["b", "a"]
+    assert retrieval.fuse_weighted(dense, sparse, 40, 60, 0.5) == retrieval.fuse_passages(
+        dense, sparse, 40, 60
+    )
+
+
+def test_rounds_cover_every_passage_once() -> None:
+    articles, passages = speed.take("seed", 10_000, 600, 1)
+    assert len(articles) == 1 and len(passages[0]) > 1
+    slices = speed.rounds(articles, passages, 2)
+    assert sum(len(s.passages) for s in slices) == len(passages[0])
+    assert all(len(s.passages) == len(s.passage_articles) for s in slices)
+
+
+@pytest.mark.slow
+def test_speed_paths_on_the_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The benchmark's workers are spawned, and a spawned child re-imports __main__:
+    # after the AppTest tests that is ui/app.py. A bare __main__ keeps them clean.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    articles, passages = speed.take("seed", 10_000, 600, 1)
+    n = len(passages[0])
+    slices = speed.rounds(articles, passages, 1)
+    ingest = speed.measure_ingest(slices, ["raw", "newsqa", "plain"], tmp_path, 1.0)
+    for method in ("raw", "newsqa", "plain"):
+        figures = ingest["methods"][method]
+        assert figures["passages"] == n
+        assert figures["rate"] > 0 and figures["peak_rss_mib"] > 100
+        assert figures["ratio_vs_raw_median_round"] > 0
+    assert ingest["methods"]["newsqa"]["stored"] == n
+    assert ingest["methods"]["plain"]["stored"] == n
+
+    questions = ["What did Peskov say?", "How long was the recording?"]
+    query = speed.measure_queries(tmp_path / "newsqa", "newsqa", "minilm", questions, 1)
+    assert query["passages"] == n
+    assert query["bm25_persisted"] is True
+    assert query["asks"] == 4
+    for stage in speed.STAGES:
+        assert query["latency"]["no filter"][stage]["p50_ms"] >= 0
+    assert query["answer_candidates_median"] > 0
+    assert query["answered_share"] > 0
+
+    cold = speed.measure_cold(tmp_path / "newsqa", "newsqa", questions[0], 1)
+    assert cold["wall_s_median"] > 0 and cold["peak_rss_mib_median"] > 100

@@ -1,0 +1,54 @@
+"""A filtered dense search (ids first, filtered in memory) equals Chroma's own filter."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsqa import NewsQA, Settings
+from newsqa.retrieval import Filters, HybridSearch
+from newsqa.store import date_filter
+
+from .conftest import SEEDS
+
+pytestmark = pytest.mark.slow
+
+HARBOUR = (
+    b"title: Harbour fire\ndate: 2024-04-02\n\n"
+    b"A fire broke out in the harbour warehouse on Tuesday night. Firefighters said the "
+    b"blaze was under control by dawn. Nobody was hurt, the port authority said.\n"
+)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> NewsQA:
+    """The seed (2024-03-05) and a one-passage article dated 2024-04-02."""
+    qa = NewsQA(Settings(data_dir=tmp_path_factory.mktemp("filters")))
+    assert qa.ingest([SEEDS]).ok
+    assert qa.ingest_files([("harbour.md", HARBOUR)]).ok
+    return qa
+
+
+# 2 candidates: 8 ids fetched of 10 passages, so a narrow filter falls back to Chroma's.
+@pytest.mark.parametrize("candidates", [2, 40])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters(date_from="2024-03-01"),
+        Filters(date_to="2024-03-31"),
+        Filters(date_from="2024-04-01", date_to="2024-04-30"),
+        Filters(date_from="2030-01-01"),
+    ],
+)
+def test_same_passages_as_chromas_filter(
+    library: NewsQA, candidates: int, filters: Filters
+) -> None:
+    qa = library
+    search = HybridSearch(qa.store, qa.lexical, candidates=candidates)
+    for question in ("What did Peskov say?", "Was anybody hurt in the fire?"):
+        vector = qa.embeddings.embed_query(question)
+        where = date_filter(filters.date_from, filters.date_to, filters.article_ids)
+        expected = qa.store.dense_search(vector, candidates, where)
+        got = search._dense(vector, filters)
+        assert [sp.passage.id for sp, _ in got] == [sp.passage.id for sp, _ in expected]
+        for (_, a), (_, b) in zip(got, expected, strict=True):
+            assert a == pytest.approx(b, abs=1e-5)
