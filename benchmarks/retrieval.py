@@ -13,18 +13,23 @@ What it measures
 
     ``--sweep`` also scores fusion variants (candidate counts, rrf_k, fusing per
     document instead of per passage) from the same retrieved lists, which is how
-    the defaults in ``newsqa.retrieval`` were chosen.
+    the defaults in ``newsqa.retrieval`` were checked. ``--compare-onnx DOCS``
+    scores the optional int8 ONNX embedder against the stored fp32 vectors on the
+    same passages of a DOCS-document sub-corpus (the 1-point quality bar).
 
 How to run
     .venv/bin/python benchmarks/retrieval.py            # all 809 queries
     .venv/bin/python benchmarks/retrieval.py --quick    # 150 queries
     .venv/bin/python benchmarks/retrieval.py --sweep    # plus fusion variants
-    .venv/bin/python benchmarks/retrieval.py --embedder onnx-int8   # the [fast] embedder
+    .venv/bin/python benchmarks/retrieval.py --build-minutes 0 --compare-onnx 1000
+    .venv/bin/python benchmarks/retrieval.py --embedder onnx-int8   # a whole int8 store
 
 The built store is cached in ``benchmarks/out/scifact-<embedder>/`` (git-ignored):
-the first run embeds about 20,000 passages (tens of minutes on 2 busy cores),
-later runs reuse it. An interrupted build resumes where it stopped (ingest is
-idempotent). Results also go to ``benchmarks/out/retrieval-<embedder>.json``.
+the first run embeds about 20,000 passages (~15 min on 2 idle cores, ~90 min on
+busy ones), later runs reuse it. An interrupted build resumes where it stopped
+(ingest is idempotent) and adds the relevant documents first, so a partial store
+can be evaluated: it says PARTIAL CORPUS (fewer distractors: an easier task).
+Results also go to ``benchmarks/out/retrieval-<embedder>.json``.
 """
 
 from __future__ import annotations

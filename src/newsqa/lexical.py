@@ -101,11 +101,14 @@ class LexicalIndex:
         if previous is None:
             return self._build_full(generation)
         tokenizer, old_tokens, old_dates, old_articles = previous
-        ids = self._stored_ids()
+        try:
+            ids = self._stored_ids()
+            new_ids = [pid for pid in ids if pid not in old_tokens]
+            fetched = self._fetch(new_ids)
+        except Exception:  # the full rebuild reads through the store, which reports errors
+            return self._build_full(generation)
         if not ids:
             return None
-        new_ids = [pid for pid in ids if pid not in old_tokens]
-        fetched = self._fetch(new_ids)
         ids = [pid for pid in ids if pid in old_tokens or pid in fetched]  # raced deletes
         new_tokens = tokenizer.tokenize(
             [fetched[pid][0] for pid in new_ids if pid in fetched],

@@ -22,7 +22,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from newsqa.answering import Answerer, ExtractiveAnswerer, refusal
 from newsqa.citations import verify_answer
 from newsqa.conversation import History, resolve
-from newsqa.embeddings import MiniLMEmbeddings
+from newsqa.embeddings import MiniLMEmbeddings, get_embeddings
 from newsqa.ingest import ingest_paths, ingest_uploads
 from newsqa.lexical import LexicalIndex
 from newsqa.models import Answer, IngestReport
@@ -72,7 +72,7 @@ class NewsQA:
 
     @cached_property
     def embeddings(self) -> MiniLMEmbeddings:
-        return MiniLMEmbeddings(self.settings.batch_size)
+        return get_embeddings(self.settings.embedder, self.settings.batch_size)
 
     @cached_property
     def store(self) -> Store:
