@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -394,12 +395,23 @@ def options_section(articles: list[ArticleInfo], settings: Settings) -> AskOptio
 
 
 def ask(
-    qa: NewsQA, lock: threading.RLock, question: str, turns: list[ChatTurn], options: AskOptions
+    qa: NewsQA,
+    lock: threading.RLock,
+    question: str,
+    turns: list[ChatTurn],
+    options: AskOptions,
+    on_draft: Callable[[str], object] | None = None,
 ) -> ChatTurn:
-    """Ask ``qa``; never raises: errors come back inside the turn."""
+    """Ask ``qa``; never raises: errors come back inside the turn.
+
+    In generative mode the model's draft streams to ``on_draft``; the checked answer
+    that follows replaces it (the draft's sentences may have been dropped).
+    """
     try:
         with lock:
-            answer = qa.ask(
+            answer: Answer | None = None
+            draft = ""
+            for item in qa.ask_stream(
                 question,
                 history_pairs(turns),
                 k=options.k,
@@ -407,7 +419,15 @@ def ask(
                 date_to=options.date_to,
                 article_ids=options.article_ids,
                 mode=options.mode,
-            )
+            ):
+                if isinstance(item, str):
+                    draft += item
+                    if on_draft is not None:
+                        on_draft(draft)
+                else:
+                    answer = item
+            if answer is None:
+                raise RuntimeError("no answer came back")
             cards = build_source_cards(answer, qa.article_text)
         return ChatTurn(question, answer, cards)
     except QuestionError as exc:
@@ -498,8 +518,11 @@ def chat(
     with st.chat_message("user", avatar=USER_AVATAR):
         st.markdown(escape_markdown(question))
     with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
+        draft_box = st.empty()
         with st.spinner("Searching your articles…"):
-            turn = ask(qa, lock, question, turns, options)
+            # The draft is unchecked model output: shown as plain text, then replaced.
+            turn = ask(qa, lock, question, turns, options, on_draft=draft_box.text)
+        draft_box.empty()
         render_answer(turn)
     turns.append(turn)
 
