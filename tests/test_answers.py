@@ -174,3 +174,10 @@ def test_cli_ask_json_and_text(tmp_path: Path) -> None:
     assert gone.returncode == 1 and "no article" in gone.stderr
     empty = subprocess.run([*base, "ask", "   "], capture_output=True, text=True, timeout=300)
     assert empty.returncode == 2 and "empty" in empty.stderr
+
+
+def test_contracted_question_words_are_not_names() -> None:
+    from newsqa.text import names
+
+    assert names("What's his name?") == []
+    assert names("Who's Peskov?") == ["Peskov"]

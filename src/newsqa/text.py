@@ -44,7 +44,8 @@ def names(text: str) -> list[str]:
     for match in NAME.finditer(text):
         phrase = match.group(0)
         tokens = phrase.split()
-        while tokens and tokens[0].lower() in STOPWORDS:
+        # "What's", "Who's": a contracted question word is not a name.
+        while tokens and POSSESSIVE.sub("", tokens[0]).lower() in STOPWORDS:
             tokens = tokens[1:]
         if tokens:
             found.append(POSSESSIVE.sub("", " ".join(tokens)))
