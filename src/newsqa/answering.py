@@ -170,6 +170,25 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
     return out
 
 
+def cite(n: int, hit: Hit, span: Span, text: str, score: float) -> Citation:
+    """Citation ``[n]`` for the sentence ``span`` (article offsets) of a retrieved passage."""
+    p = hit.passage
+    return Citation(
+        n=n,
+        article_id=p.article_id,
+        title=hit.title,
+        date=hit.date,
+        source=hit.source,
+        text=text,
+        start=span.start,
+        end=span.end,
+        score=score,
+        passage_id=p.id,
+        passage_start=p.start,
+        passage_end=p.end,
+    )
+
+
 def missing_names(question_names: list[str], hits: list[Hit]) -> list[str]:
     """Names in the question that no retrieved passage (or its title) mentions."""
     seen = set()
@@ -267,21 +286,7 @@ class ExtractiveAnswerer:
         article_rank = {c.hit.passage.article_id: i for i, c in reversed(list(enumerate(picked)))}
         picked.sort(key=lambda c: (article_rank[c.hit.passage.article_id], c.span.start))
         citations = [
-            Citation(
-                n=i,
-                article_id=c.hit.passage.article_id,
-                title=c.hit.title,
-                date=c.hit.date,
-                source=c.hit.source,
-                text=c.text,
-                start=c.span.start,
-                end=c.span.end,
-                score=round(c.score, 4),
-                passage_id=c.hit.passage.id,
-                passage_start=c.hit.passage.start,
-                passage_end=c.hit.passage.end,
-            )
-            for i, c in enumerate(picked, start=1)
+            cite(i, c.hit, c.span, c.text, round(c.score, 4)) for i, c in enumerate(picked, start=1)
         ]
         text = " ".join(f"{c.text} [{c.n}]" for c in citations)
         return Answer(question=question, text=text, answerable=True, citations=citations)

@@ -51,7 +51,7 @@ from langchain_core.messages import (
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from newsqa.answering import ExtractiveAnswerer, refusal
+from newsqa.answering import ExtractiveAnswerer, cite, refusal
 from newsqa.chunking import split_sentences
 from newsqa.conversation import Resolved
 from newsqa.embeddings import MiniLMEmbeddings
@@ -830,22 +830,7 @@ class GenerativeAnswerer:
                 key = (p.article_id, src.span.start)
                 if key not in numbers:
                     numbers[key] = len(citations) + 1
-                    citations.append(
-                        Citation(
-                            n=numbers[key],
-                            article_id=p.article_id,
-                            title=src.hit.title,
-                            date=src.hit.date,
-                            source=src.hit.source,
-                            text=src.text,
-                            start=src.span.start,
-                            end=src.span.end,
-                            score=verdict.score,
-                            passage_id=p.id,
-                            passage_start=p.start,
-                            passage_end=p.end,
-                        )
-                    )
+                    citations.append(cite(numbers[key], src.hit, src.span, src.text, verdict.score))
                 if numbers[key] not in marks:
                     marks.append(numbers[key])
             parts.append(verdict.claim.text + "".join(f" [{m}]" for m in marks))
