@@ -7,7 +7,7 @@ What it measures (issue 2 figures and issue 6), per corpus size in passages:
     ``raw``     ``SentenceTransformer.encode`` of the passage texts (batch 32,
                 normalized): the limit on this hardware, and the baseline;
     ``newsqa``  newsqa's ingest end to end from articles (chunking, embedding,
-                Chroma writes under the writer lock, title vectors);
+                Chroma writes under the writer lock);
     ``plain``   the plain LangChain recipe: ``Chroma.from_documents`` (then
                 ``add_documents``) with an embeddings wrapper of the same model.
   With ``--embedder onnx-int8`` two more rows: ``raw-onnx`` and ``newsqa-onnx``.
