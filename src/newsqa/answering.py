@@ -19,8 +19,8 @@ from typing import Protocol
 import numpy as np
 
 from newsqa.conversation import Resolved
-from newsqa.embeddings import MiniLMEmbeddings
-from newsqa.models import Answer, Citation, Hit, Span
+from newsqa.embeddings import MiniLMEmbeddings, unpack_vectors
+from newsqa.models import Answer, Citation, Hit, Passage, Span
 from newsqa.text import content_terms, mentions, names, words
 
 REFUSAL = "The articles don't answer this question"
@@ -139,6 +139,7 @@ class Candidate:
     text: str
     rank: int  # rank of its passage in retrieval (0 = best)
     score: float = 0.0
+    vector: np.ndarray | None = None  # stored at ingest; None: embed it now
 
 
 class Answerer(Protocol):
@@ -159,15 +160,23 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
     out: list[Candidate] = []
     for rank, hit in enumerate(hits):
         p = hit.passage
-        for span in p.sentences:
+        stored = _stored_vectors(p)
+        for i, span in enumerate(p.sentences):
             key = (p.article_id, span.start)
             if key in seen:
                 continue
             seen.add(key)
-            out.append(
-                Candidate(hit, span, p.text[span.start - p.start : span.end - p.start], rank)
-            )
+            text = p.text[span.start - p.start : span.end - p.start]
+            vector = stored[i] if stored is not None and stored[i].any() else None
+            out.append(Candidate(hit, span, text, rank, vector=vector))
     return out
+
+
+def _stored_vectors(passage: Passage) -> np.ndarray | None:
+    if not passage.sentence_vectors:
+        return None
+    vectors = unpack_vectors(passage.sentence_vectors)
+    return vectors if len(vectors) == len(passage.sentences) else None
 
 
 def cite(n: int, hit: Hit, span: Span, text: str, score: float) -> Citation:
@@ -204,7 +213,7 @@ class ExtractiveAnswerer:
     mode = "extractive"
 
     def __init__(
-        self, embeddings: MiniLMEmbeddings, min_support: float = 0.37, max_sentences: int = 3
+        self, embeddings: MiniLMEmbeddings, min_support: float = 0.36, max_sentences: int = 3
     ) -> None:
         self.embeddings = embeddings
         self.min_support = min_support
@@ -250,8 +259,12 @@ class ExtractiveAnswerer:
             weights[t] *= CONTEXT_WEIGHT
         total = sum(weights.values()) or 1.0
 
-        query = self.embeddings.encode([question])[0]
-        dense = self._sentence_vectors([c.text for c in cands]) @ query
+        query = self.embeddings.query_vector(question)
+        missing = [c for c in cands if c.vector is None]
+        if missing:  # passages stored without sentence vectors
+            for c, v in zip(missing, self._sentence_vectors([c.text for c in missing]), strict=True):
+                c.vector = v
+        dense = np.stack([c.vector for c in cands if c.vector is not None]) @ query
         for i, cand in enumerate(cands):
             lexical = sum(w for t, w in weights.items() if t in sent_terms[i]) / total
             type_ok = kind is None or has_answer_type(kind, cand.text, q_names)

@@ -70,6 +70,9 @@ class Passage:
     end: int
     text: str  # == article.text[start:end]
     sentences: tuple[Span, ...]  # article offsets of the sentences inside this passage
+    # The sentences' vectors, pooled from this passage's encoding at ingest
+    # (embeddings.pack_vectors); empty when not computed.
+    sentence_vectors: str = field(default="", repr=False, compare=False)
 
     @property
     def id(self) -> str:

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     answer_mode: Literal["extractive", "generative"] = "extractive"
     max_answer_sentences: int = Field(default=3, ge=1)
     # Calibrated on tests/data/seed_dev.jsonl with `python benchmarks/calibrate.py`.
-    min_support: float = Field(default=0.37, description="Refuse below this evidence score.")
+    min_support: float = Field(default=0.36, description="Refuse below this evidence score.")
 
     # Input limits
     max_file_bytes: int = Field(default=20_000_000, ge=1)

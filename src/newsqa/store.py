@@ -44,7 +44,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -57,7 +57,7 @@ from chromadb.api.collection_configuration import CreateCollectionConfiguration
 from filelock import FileLock
 from langchain_chroma import Chroma
 
-from newsqa.embeddings import MiniLMEmbeddings
+from newsqa.embeddings import MiniLMEmbeddings, pack_vectors
 from newsqa.models import Article, Passage, Span
 from newsqa.settings import Settings
 
@@ -138,6 +138,7 @@ def passage_metadata(article: Article, passage: Passage) -> dict[str, Any]:
         "start": passage.start,
         "end": passage.end,
         "sentences": _encode_spans(passage.sentences),
+        "sentence_vectors": passage.sentence_vectors,
         "title": article.title,
         "date": article.date or "",
         "date_int": article.date_int,
@@ -154,6 +155,7 @@ def stored_passage(text: str, meta: dict[str, Any]) -> StoredPassage:
         end=int(meta["end"]),
         text=text,
         sentences=_decode_spans(str(meta["sentences"])),
+        sentence_vectors=str(meta.get("sentence_vectors") or ""),
     )
     return StoredPassage(
         passage, str(meta["title"]), str(meta["date"]) or None, str(meta["source"])
@@ -408,13 +410,22 @@ class Store:
     # -- writes (call inside `writing()`) ------------------------------------------------
 
     def prepare(self, batch: Sequence[tuple[Article, Sequence[Passage]]]) -> PreparedBatch:
-        """Embed passages and titles for ``put``; slow, so done outside the writer lock."""
+        """Embed passages and their sentences for ``put``; slow, so done outside the writer lock."""
         prepared = PreparedBatch()
+        texts = [p.text for _, passages in batch for p in passages]
+        spans = [
+            [(s.start - p.start, s.end - p.start) for s in p.sentences]
+            for _, passages in batch
+            for p in passages
+        ]
+        vectors, sentence_vectors = self.embeddings.encode_passages(texts, spans)
+        sentences = iter(sentence_vectors)
         for article, passages in batch:
             for passage in passages:
+                packed = replace(passage, sentence_vectors=pack_vectors(next(sentences)))
                 prepared.passage_ids.append(passage.id)
                 prepared.passage_texts.append(passage.text)
-                prepared.passage_metadatas.append(passage_metadata(article, passage))
+                prepared.passage_metadatas.append(passage_metadata(article, packed))
             prepared.article_ids.append(article.id)
             prepared.article_texts.append(article.text)
             prepared.article_metadatas.append(
@@ -429,7 +440,6 @@ class Store:
                     "ingested_at": time.time(),
                 }
             )
-        vectors = self.embeddings.encode(prepared.passage_texts)
         prepared.passage_vectors = vectors.tolist()
         # An article's record needs a vector too: the mean of its passages' vectors
         # costs nothing, where embedding titles cost ~16% more model time at ingest.
