@@ -392,3 +392,61 @@ def test_cli_bad_question_is_a_usage_error(tmp_path: Path, question: str, messag
     )
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+# -- hostile content: citation markers inside an article ---------------------------------
+
+FAKE_MARKERS = (
+    "Bridge closure\n\n"
+    "The harbour bridge will close for repairs on Friday, officials said [2]. "
+    "Engineers found cracks in two of its supports [1][3]. "
+    "Traffic will be sent through the tunnel until March."
+)
+
+
+def test_fake_citation_markers_in_an_article_stay_text(qa: NewsQA, tmp_path: Path) -> None:
+    from newsqa.citations import verify_answer
+    from newsqa.models import Answer, Citation
+    from newsqa.text import MARKER
+
+    (tmp_path / "bridge.txt").write_text(FAKE_MARKERS)
+    assert qa.ingest([tmp_path / "bridge.txt"]).ok
+    answer = qa.ask("When will the harbour bridge close, and what did engineers find?")
+    assert answer.answerable and answer.citations
+    # The answer's only markers are its own: one per citation, numbered 1..n.
+    assert [int(m) for m in MARKER.findall(answer.text)] == [c.n for c in answer.citations]
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    # The article's "[2]", "[1][3]" are still in the quoted text, reading the same.
+    shown = answer.text.replace("\u2060", "")
+    for citation in answer.citations:
+        assert citation.verified and citation.text in shown
+    assert "officials said [2]." in shown or "supports [1][3]." in shown
+
+    # Dropping a citation removes its marker only, not the article's brackets.
+    forged = Citation(2, "no-such-article", "t", None, "s", "x", 0, 1, 1.0)
+    first = answer.citations[0]
+    text = f"{answer.text.split(' [1]')[0]} [1] Made up. [2]"
+    checked = verify_answer(
+        Answer(answer.question, text, True, [first, forged]), qa.store.article_text
+    )
+    assert checked.text.endswith("[1] Made up.") and len(checked.citations) == 1
+    assert checked.text.replace("\u2060", "").startswith(first.text)
+
+    # In the app, the article's brackets never become citation badges.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "ui"))
+    import newsqa_ui
+
+    html = newsqa_ui.answer_html(answer.text, [c.n for c in answer.citations])
+    assert html.count('class="nqa-ref"') == len(answer.citations)
+
+
+def test_refusal_for_unverifiable_citations_keeps_timings_and_model_info() -> None:
+    from newsqa.citations import verify_answer
+    from newsqa.models import Answer, Citation
+
+    forged = Citation(1, "a", "t", None, "s", "not in the article", 0, 18, 1.0)
+    answer = Answer("Q?", "Made up [1].", True, [forged], mode="generative")
+    answer.generation, answer.timings = {"model": "m"}, {"generate": 1.5}
+    out = verify_answer(answer, lambda _: "something else entirely")
+    assert not out.answerable and out.mode == "generative"
+    assert out.generation == {"model": "m"} and out.timings == {"generate": 1.5}

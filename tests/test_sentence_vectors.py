@@ -52,7 +52,7 @@ def test_passage_vectors_equal_encode_and_sentences_match_their_own_text(backend
 
 def test_sentences_cut_off_by_truncation_get_no_vector() -> None:
     long = "The council met again to discuss the budget for the coming year. " * 40
-    spans = local_spans(long, [long[:65].strip()]) + [(len(long) - 66, len(long) - 1)]
+    spans = [*local_spans(long, [long[:65].strip()]), (len(long) - 66, len(long) - 1)]
     _, sentences = MiniLMEmbeddings().encode_passages([long], [spans])
     assert sentences[0][0].any() and not sentences[0][1].any()
 

@@ -27,12 +27,12 @@ from urllib.parse import urlparse
 
 from newsqa.models import Answer, Citation, FileResult, IngestReport
 from newsqa.store import ArticleInfo
+from newsqa.text import MARKER
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark, and
 # escaping them all also defuses Streamlit's own extensions (":red[...]",
 # ":material/icon:", "$latex$"), which plain markdown escaping would miss.
 _MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
-_MARKER = re.compile(r"\[(\d+)\]")
 
 EXAMPLE_QUESTIONS: tuple[str, ...] = (
     "What did Peskov say?",
@@ -171,8 +171,8 @@ def build_source_cards(
 def answer_html(text: str, numbers: Sequence[int]) -> str:
     """The answer text, escaped, with its ``[n]`` markers styled as citation badges.
 
-    Only markers that match a citation become badges, so a literal "[3]" inside a
-    quoted sentence stays plain text.
+    Only markers that match a citation become badges; a "[3]" quoted from an article
+    was made inert by the answerer (``newsqa.text.inert_markers``) and stays text.
     """
     known = set(numbers)
 
@@ -183,7 +183,7 @@ def answer_html(text: str, numbers: Sequence[int]) -> str:
         return f'<span class="nqa-ref" title="Source {n}">[{n}]</span>'
 
     # Escaping first is safe: html.escape never touches brackets or digits.
-    return f'<div class="nqa-answer">{_MARKER.sub(badge, _e(text))}</div>'
+    return f'<div class="nqa-answer">{MARKER.sub(badge, _e(text))}</div>'
 
 
 def _source_html(source: str) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 from newsqa.conversation import Resolved
 from newsqa.embeddings import MiniLMEmbeddings, unpack_vectors
 from newsqa.models import Answer, Citation, Hit, Passage, Span
-from newsqa.text import content_terms, mentions, names, words
+from newsqa.text import content_terms, inert_markers, mentions, names, words
 
 REFUSAL = "The articles don't answer this question"
 
@@ -262,7 +262,8 @@ class ExtractiveAnswerer:
         query = self.embeddings.query_vector(question)
         missing = [c for c in cands if c.vector is None]
         if missing:  # passages stored without sentence vectors
-            for c, v in zip(missing, self._sentence_vectors([c.text for c in missing]), strict=True):
+            fresh = self._sentence_vectors([c.text for c in missing])
+            for c, v in zip(missing, fresh, strict=True):
                 c.vector = v
         dense = np.stack([c.vector for c in cands if c.vector is not None]) @ query
         for i, cand in enumerate(cands):
@@ -301,7 +302,8 @@ class ExtractiveAnswerer:
         citations = [
             cite(i, c.hit, c.span, c.text, round(c.score, 4)) for i, c in enumerate(picked, start=1)
         ]
-        text = " ".join(f"{c.text} [{c.n}]" for c in citations)
+        # An article's own "[2]" must not pass for the answer's marker [2].
+        text = " ".join(f"{inert_markers(c.text)} [{c.n}]" for c in citations)
         return Answer(question=question, text=text, answerable=True, citations=citations)
 
 

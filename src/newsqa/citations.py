@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from newsqa.answering import refusal
 from newsqa.models import Answer, Citation
+from newsqa.text import MARKER
 
 ArticleText = Callable[[str], str | None]
 
@@ -44,12 +45,13 @@ def verify_answer(answer: Answer, article_text: ArticleText) -> Answer:
         n = int(match.group(1))
         return f" [{renumber[n]}]" if n in renumber else ""
 
-    text = re.sub(r"\s*\[(\d+)\]", remark, answer.text).strip()
+    # Only the answerer's own markers match: "[n]" quoted from an article is inert.
+    text = re.sub(r"\s*" + MARKER.pattern, remark, answer.text).strip()
     for citation in kept:
         citation.n = renumber[citation.n]
     if answer.answerable and not kept:
         out = refusal(answer.question, "no citation could be verified against the articles")
-        out.mode = answer.mode
+        out.mode, out.generation, out.timings = answer.mode, answer.generation, answer.timings
         return out
     answer.text = text
     answer.citations = kept

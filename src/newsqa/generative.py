@@ -57,7 +57,7 @@ from newsqa.conversation import Resolved
 from newsqa.embeddings import MiniLMEmbeddings
 from newsqa.models import Answer, Citation, Hit, Span
 from newsqa.prompts import NOT_IN_ARTICLES, PromptPassage, answer_prompt, format_passages
-from newsqa.text import content_terms, mentions, name_tokens, names, words
+from newsqa.text import content_terms, inert_markers, mentions, name_tokens, names, words
 
 if TYPE_CHECKING:
     from newsqa.settings import Settings
@@ -833,7 +833,8 @@ class GenerativeAnswerer:
                     citations.append(cite(numbers[key], src.hit, src.span, src.text, verdict.score))
                 if numbers[key] not in marks:
                     marks.append(numbers[key])
-            parts.append(verdict.claim.text + "".join(f" [{m}]" for m in marks))
+            claim = inert_markers(verdict.claim.text)  # a "[2]" copied from an article
+            parts.append(claim + "".join(f" [{m}]" for m in marks))
         return Answer(
             question=question,
             text=" ".join(parts),

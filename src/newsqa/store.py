@@ -368,7 +368,11 @@ class Store:
         with self._locked():
             self._pending = []
             if not self.is_server:
-                self._call("reopening the store", self._open)
+                # Reopen only when another process wrote since our own last stamp:
+                # reopening reloads the whole vector index, which grows with the
+                # library and would make every batch of a long ingest slower.
+                if self._call("checking for changes", self._read_generation) != self._generation:
+                    self._call("reopening the store", self._open)
                 self._recover()
             try:
                 yield

@@ -66,3 +66,15 @@ def mentions(text_words: set[str], name: str) -> bool:
         if token in text_words or any(w.startswith(prefix) for w in text_words if len(prefix) >= 4):
             return True
     return False
+
+
+# An answer's citation marker: "[n]".
+MARKER = re.compile(r"\[(\d+)\]")
+# Put inside a "[n]" that comes from an article, so it reads the same but is never
+# taken for one of the answer's markers. (U+2060 WORD JOINER: invisible, no width.)
+_INERT = "\u2060"
+
+
+def inert_markers(text: str) -> str:
+    """``text`` with every ``[n]`` in it made inert: shown alike, never matched by MARKER."""
+    return MARKER.sub(lambda m: f"[{m.group(1)}{_INERT}]", text)
