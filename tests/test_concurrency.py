@@ -11,6 +11,7 @@ appear twice, during or after.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from newsqa import NewsQA, Settings
-from newsqa.ingest import WRITE_BATCH
 
 from .conftest import SEEDS
 
@@ -61,6 +61,10 @@ def town_article(i: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Small ingest steps, so the CLI ingest below writes several times.
+WRITE_BATCH = 128
+
+
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     newsqa = Path(sys.executable).parent / "newsqa"
     return subprocess.run(
@@ -84,6 +88,7 @@ def test_cli_ingest_while_the_app_reads_and_writes(tmp_path: Path) -> None:
     newsqa = Path(sys.executable).parent / "newsqa"
     writer = subprocess.Popen(
         [str(newsqa), "--data-dir", str(data_dir), "ingest", str(folder), "--json"],
+        env={**os.environ, "NEWSQA_INGEST_BATCH": str(WRITE_BATCH)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -82,6 +82,7 @@ def expected_passages(*folders: Path) -> dict[str, int]:
 def env_for(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")}
     env["NEWSQA_DATA_DIR"] = str(data_dir)
+    env["NEWSQA_INGEST_BATCH"] = "128"  # several batches, so a kill can fall between them
     return env
 
 

@@ -189,3 +189,27 @@ def test_articles_sharing_a_source_name_do_not_replace_each_other(
     )
     assert again.count("replaced") == 1
     assert sorted(a.title for a in qa.articles()) == ["A story", "B story", "C story"]
+
+
+def test_pipelined_batches_store_everything_and_the_bar_ends_exact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Batches of ~10 passages: chunking, embedding and writing overlap across ~8 steps.
+    qa = NewsQA(Settings(data_dir=tmp_path / "lib", ingest_batch=10))
+    docs = tmp_path / "docs"
+    for i in range(16):
+        body = " ".join(
+            f"Report {i} on the harbour, part {j}: the crane lifted {j + i} containers today."
+            for j in range(40)
+        )
+        _write(docs, f"r{i:02d}.txt", f"Harbour report {i}\n\n{body}\n")
+    report = qa.ingest([docs], progress=True)
+    assert report.ok and report.count("added") == 16
+    total = sum(r.passages for r in report.results)
+    assert total == qa.store.count_passages() == len(set(_passage_ids(qa)))
+    assert {a.passages for a in qa.articles()} == {r.passages for r in report.results}
+    # The bar's total started as a guess from the texts' lengths; it ends exact.
+    final = capsys.readouterr().err.strip().split("\r")[-1]
+    assert f"{total}/{total}" in final, final
+    # Every passage carries its sentences' vectors.
+    assert all(m["sentence_vectors"] for _, _, m in qa.store.iter_passages())

@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -134,11 +134,18 @@ class MiniLMEmbeddings(Embeddings):
         return hidden.numpy(), encoded["attention_mask"].numpy(), offsets
 
     def encode_passages(
-        self, texts: Sequence[str], spans: Sequence[Spans]
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Spans],
+        on_batch: Callable[[int], object] | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Passage vectors (as ``encode`` gives) and, for each passage, one vector per
         span of ``spans`` (its sentences, offsets into the passage text), from one
-        forward pass. Texts go in order of length so each batch pads little."""
+        forward pass. ``on_batch(n)`` is called as each batch of ``n`` texts is done.
+
+        Texts go in order of length so each batch pads little: the more texts per
+        call, the less padding (128 per call ran ~9% slower than 512 or more).
+        """
         out = np.zeros((len(texts), DIM), dtype=np.float32)
         parts: list[np.ndarray] = [np.zeros((0, DIM), dtype=np.float32)] * len(texts)
         order = np.argsort([-len(t) for t in texts], kind="stable")
@@ -147,6 +154,8 @@ class MiniLMEmbeddings(Embeddings):
             hidden, mask, offsets = self._forward([texts[j] for j in idx])
             for row, j in enumerate(idx):
                 out[j], parts[j] = pool(hidden[row], mask[row], offsets[row], spans[j])
+            if on_batch is not None:
+                on_batch(len(idx))
         return out, parts
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -11,16 +11,15 @@
 
 Passages are embedded before the writer lock is taken, so a long ingest holds the
 lock only for the short database writes and readers (the app) barely wait; and a
-writer thread stores each batch while the next one is embedded.
+worker thread writes each batch and chunks the next while one is embedded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -30,17 +29,14 @@ from newsqa.models import Article, FileResult, IngestReport, Passage
 from newsqa.settings import Settings
 from newsqa.store import PreparedBatch, Store, StoreError
 
-# Passages per write: small enough that the progress bar moves every few seconds
-# and a killed ingest loses little work.
-WRITE_BATCH = 128
-
 
 @dataclass
 class _Planned:
     article: Article
-    passages: list[Passage]
     stale: list[str]  # ids of older versions from the same source
     result: FileResult
+    new: bool  # its content is not stored yet: chunk, embed and write it
+    passages: list[Passage] = field(default_factory=list)
 
 
 def _parsed_paths(
@@ -138,89 +134,116 @@ def ingest_parsed(
                 continue
             seen.add(item.id)
             result.status = "replaced" if stale else "added"
-            passages = (
-                []
-                if item.id in known
-                else chunk_article(item, settings.chunk_chars, settings.chunk_overlap_sentences)
-            )
-            result.passages = len(passages)
-            planned.append(_Planned(item, passages, stale, result))
-    _write(store, planned, progress)
+            planned.append(_Planned(item, stale, result, new=item.id not in known))
+    _write(store, planned, settings, progress)
     return report
 
 
-def _batches(planned: list[_Planned]) -> Iterable[list[_Planned]]:
-    """Whole articles, about WRITE_BATCH passages at a time (an article is never split)."""
-    batch: list[_Planned] = []
+def _estimate(item: _Planned, chunk_chars: int) -> int:
+    """Passages ``item`` will have, guessed from its length before it is chunked."""
+    return 1 + len(item.article.text) // chunk_chars if item.new else 0
+
+
+def _batches(planned: list[_Planned], settings: Settings) -> list[list[_Planned]]:
+    """Whole articles, about ``settings.ingest_batch`` passages at a time (estimated)."""
+    batches: list[list[_Planned]] = [[]]
     size = 0
     for item in planned:
-        batch.append(item)
-        size += len(item.passages)
-        if size >= WRITE_BATCH:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+        if size >= settings.ingest_batch:
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += _estimate(item, settings.chunk_chars)
+    return batches if planned else []
 
 
-def _write(store: Store, planned: list[_Planned], progress: bool) -> None:
-    """Embed batch after batch while a writer thread stores the one before.
+def _chunk(batch: list[_Planned], settings: Settings) -> None:
+    for p in batch:
+        if p.new:
+            p.passages = chunk_article(
+                p.article, settings.chunk_chars, settings.chunk_overlap_sentences
+            )
+            p.result.passages = len(p.passages)
 
-    The model keeps both cores busy; Chroma's writes (and the writer lock) then cost
-    almost no wall time instead of ~6% of it. At most one batch waits to be written.
+
+def _write(store: Store, planned: list[_Planned], settings: Settings, progress: bool) -> None:
+    """Chunk, embed and write, batch by batch, as a pipeline of two threads.
+
+    While this thread embeds batch i (the model keeps both cores busy), a worker
+    thread writes batch i-1 to the store, then splits batch i+1 into passages: the
+    writes (the writer lock, Chroma) and the sentence segmenter then cost little wall
+    time. At most one batch waits to be written.
     """
-    total = sum(len(p.passages) for p in planned)
+    batches = _batches(planned, settings)
     failure: str | None = None  # set once the store refused a write
-    writing: tuple[list[_Planned], Future[None]] | None = None
-
-    def settle(bar: tqdm[Any]) -> None:
-        """Wait for the batch being written and record how it went."""
-        nonlocal failure, writing
-        if writing is None:
-            return
-        batch, future = writing
-        writing = None
-        try:
-            future.result()
-        except StoreError as exc:
-            # Disk full, read-only, server gone: later batches would fail the same way.
-            failure = f"could not write to the store: {exc}"
-            _fail(batch, failure)
-        except Exception as exc:
-            _fail(batch, f"could not write: {type(exc).__name__}: {exc}")
-        bar.update(sum(len(p.passages) for p in batch))
-
+    estimated = sum(_estimate(p, settings.chunk_chars) for p in planned)
     with (
         tqdm(
-            total=total, desc="Embedding", unit="passage", disable=not progress or total == 0
+            total=estimated, desc="Embedding", unit="passage", disable=not progress or not estimated
         ) as bar,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsqa-writer") as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsqa-ingest") as worker,
     ):
-        for batch in _batches(planned):
-            if failure is not None:
-                _fail(batch, failure)
-                bar.update(sum(len(p.passages) for p in batch))
-                continue
-            try:
-                prepared = _prepare(store, batch)
-            except StoreError as exc:
-                settle(bar)
-                failure = failure or f"could not read the store: {exc}"
-                _fail(batch, failure)
-                continue
-            except Exception as exc:  # e.g. the embedder failed: the rest may still go
-                settle(bar)
-                _fail(batch, f"could not embed: {type(exc).__name__}: {exc}")
-                continue
-            settle(bar)
-            if failure is not None:
-                _fail(batch, failure)
-                continue
-            writing = (batch, writer.submit(_put, store, batch, prepared))
-        settle(bar)
+        chunked = worker.submit(_chunk, batches[0], settings) if batches else None
+        writing: tuple[list[_Planned], Future[None]] | None = None
+        for i, batch in enumerate(batches):
+            assert chunked is not None
+            chunk_error = _error(chunked, "could not split into passages")
+            if i + 1 < len(batches):
+                chunked = worker.submit(_chunk, batches[i + 1], settings)
+            # The bar's total was a guess from the texts' lengths: now it is known.
+            guess = sum(_estimate(p, settings.chunk_chars) for p in batch)
+            size = sum(len(p.passages) for p in batch)
+            bar.total += size - guess
+            bar.refresh()
+            done_before = bar.n
+            prepared: PreparedBatch | None = None
+            error = failure or chunk_error
+            if error is None:
+                try:
+                    prepared = _prepare(store, batch, bar.update)
+                except StoreError as exc:
+                    error = failure = f"could not read the store: {exc}"
+                except Exception as exc:  # e.g. the embedder failed: the rest may still go
+                    error = f"could not embed: {type(exc).__name__}: {exc}"
+            if writing is not None:  # the batch before: written by now, or failed
+                failure = _settle(*writing) or failure
+                writing = None
+            error = error or failure
+            if error is not None:
+                _fail(batch, error)
+            else:
+                writing = (batch, worker.submit(_put, store, batch, prepared))
+            # Skipped or failed passages count as done, so the bar always ends full.
+            bar.update(done_before + size - bar.n)
+        if writing is not None:
+            _settle(*writing)
 
 
-def _prepare(store: Store, batch: list[_Planned]) -> PreparedBatch | None:
+def _error(future: Future[None], what: str) -> str | None:
+    try:
+        future.result()
+    except Exception as exc:
+        return f"{what}: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _settle(batch: list[_Planned], future: Future[None]) -> str | None:
+    """Record how writing ``batch`` went; the store's refusal if it refused."""
+    try:
+        future.result()
+    except StoreError as exc:
+        # Disk full, read-only, server gone: later batches would fail the same way.
+        failure = f"could not write to the store: {exc}"
+        _fail(batch, failure)
+        return failure
+    except Exception as exc:
+        _fail(batch, f"could not write: {type(exc).__name__}: {exc}")
+    return None
+
+
+def _prepare(
+    store: Store, batch: list[_Planned], on_batch: Callable[[int], object]
+) -> PreparedBatch | None:
     """Embed what the batch adds (slow; no lock held)."""
     # Another process may have written some of these since we planned (two ingests of
     # overlapping folders): skip those rather than embed them again.
@@ -230,7 +253,7 @@ def _prepare(store: Store, batch: list[_Planned]) -> PreparedBatch | None:
         if p.article.id in done and not p.stale:
             p.result.status, p.result.passages, p.passages = "unchanged", 0, []
     writes = [(p.article, p.passages) for p in batch if p.passages]
-    return store.prepare(writes) if writes else None
+    return store.prepare(writes, on_batch) if writes else None
 
 
 def _put(store: Store, batch: list[_Planned], prepared: PreparedBatch | None) -> None:

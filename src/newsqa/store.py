@@ -413,8 +413,13 @@ class Store:
 
     # -- writes (call inside `writing()`) ------------------------------------------------
 
-    def prepare(self, batch: Sequence[tuple[Article, Sequence[Passage]]]) -> PreparedBatch:
-        """Embed passages and their sentences for ``put``; slow, so done outside the writer lock."""
+    def prepare(
+        self,
+        batch: Sequence[tuple[Article, Sequence[Passage]]],
+        on_batch: Callable[[int], object] | None = None,
+    ) -> PreparedBatch:
+        """Embed passages and their sentences for ``put``; slow, so done outside the writer
+        lock. ``on_batch(n)`` reports progress: ``n`` more passages embedded."""
         prepared = PreparedBatch()
         texts = [p.text for _, passages in batch for p in passages]
         spans = [
@@ -422,7 +427,7 @@ class Store:
             for _, passages in batch
             for p in passages
         ]
-        vectors, sentence_vectors = self.embeddings.encode_passages(texts, spans)
+        vectors, sentence_vectors = self.embeddings.encode_passages(texts, spans, on_batch)
         sentences = iter(sentence_vectors)
         for article, passages in batch:
             for passage in passages:
