@@ -450,3 +450,42 @@ def test_refusal_for_unverifiable_citations_keeps_timings_and_model_info() -> No
     out = verify_answer(answer, lambda _: "something else entirely")
     assert not out.answerable and out.mode == "generative"
     assert out.generation == {"model": "m"} and out.timings == {"generate": 1.5}
+
+
+# -- where newsqa writes, and what the app exposes -------------------------------------
+
+
+def test_nothing_is_written_outside_the_data_dir(tmp_path: Path) -> None:
+    """A CLI ingest and ask with HOME, caches and TMPDIR all fresh: only the data dir grows."""
+    home, cache, tmp, data = (tmp_path / d for d in ("home", "cache", "tmp", "data"))
+    for folder in (home, cache, tmp):
+        folder.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSQA_", "HF_", "XDG_"))}
+    env.update(
+        HOME=str(home),
+        XDG_CACHE_HOME=str(cache),
+        TMPDIR=str(tmp),
+        NEWSQA_DATA_DIR=str(data),
+    )
+    newsqa = Path(sys.executable).parent / "newsqa"
+    seeds = Path(__file__).resolve().parents[1] / "seeds"
+    for args in (["ingest", str(seeds)], ["ask", "What did Peskov say?"]):
+        done = subprocess.run(
+            [str(newsqa), *args], env=env, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, done.stderr
+    for folder in (home, cache, tmp):
+        left = [str(p.relative_to(folder)) for p in folder.rglob("*")]
+        assert left == [], f"written outside the data dir, under {folder.name}: {left}"
+    assert (data / "chroma").is_dir() and any((data / "bm25").rglob("*"))
+
+
+def test_app_binds_localhost_limits_uploads_and_sends_no_usage_stats() -> None:
+    import tomllib
+
+    config = tomllib.loads(
+        (Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text()
+    )
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["server"]["maxUploadSize"] == 20  # MB, as NEWSQA_MAX_FILE_BYTES
+    assert config["browser"]["gatherUsageStats"] is False

@@ -263,15 +263,18 @@ class LexicalIndex:
         rows = [index.rows.get(pid, -1) for pid in passage_ids]
         if any(r < 0 for r in rows):
             return None
-        at = np.asarray(rows, dtype=np.int64)
-        ok = np.ones(len(at), dtype=bool)
-        if date_from:
-            ok &= index.date_ints[at] >= date_from
-        if date_to:
-            ok &= index.date_ints[at] <= date_to
-        if article_ids is not None:
-            ok &= np.isin(index.article_ids[at], article_ids)
+        ok = _passing(index, np.asarray(rows, dtype=np.int64), date_from, date_to, article_ids)
         return [bool(x) for x in ok]
+
+    def share_allowed(
+        self, date_from: int = 0, date_to: int = 0, article_ids: list[str] | None = None
+    ) -> float | None:
+        """The fraction of all passages that pass the filters (None: index unavailable)."""
+        index = self._current()
+        if index is None or not len(index.ids):
+            return None
+        every = np.arange(len(index.ids), dtype=np.int64)
+        return float(_passing(index, every, date_from, date_to, article_ids).mean())
 
     def search(
         self,
@@ -306,3 +309,17 @@ class LexicalIndex:
             for doc, score in zip(docs[0], scores[0], strict=True)
             if score > 0
         ]
+
+
+def _passing(
+    index: _Index, rows: np.ndarray, date_from: int, date_to: int, article_ids: list[str] | None
+) -> np.ndarray:
+    """Boolean mask: which of these index rows pass the date and article filters."""
+    ok = np.ones(len(rows), dtype=bool)
+    if date_from:
+        ok &= index.date_ints[rows] >= date_from
+    if date_to:
+        ok &= index.date_ints[rows] <= date_to
+    if article_ids is not None:
+        ok &= np.isin(index.article_ids[rows], article_ids)
+    return ok

@@ -6,6 +6,7 @@ score calibration between the two and beats either (see benchmarks/retrieval.py)
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -36,8 +37,12 @@ class RetrievalResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-# A filtered dense search first fetches this many times the candidates, unfiltered.
-OVERFETCH = 4
+# A filtered dense search fetches unfiltered neighbours: enough that OVERFETCH times
+# the candidates should pass (from the share of the library that passes), then 4x
+# more while too few did, up to MAX_OVERFETCH (~20 ms at 79k passages, against
+# ~300 ms for Chroma's own filter there).
+OVERFETCH = 2
+MAX_OVERFETCH = 4_000
 
 
 def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
@@ -62,45 +67,56 @@ class HybridSearch:
         """The nearest ``candidates`` passages that pass the filters, with their cosine.
 
         Chroma's metadata filter scans metadata, which grows with the library (about
-        10x an unfiltered query at 6k passages; see benchmarks/RESULTS.md). So a
-        filtered search first asks for the nearest ``OVERFETCH x candidates`` ids
-        alone and filters them with the BM25 index's in-memory dates and article ids:
-        when enough pass, they are the filtered top (every passage nearer than the
-        last one kept is among those ids, up to the HNSW index's own approximation).
-        Otherwise, e.g. a filter that keeps a few articles, it falls back to Chroma's
-        filter.
+        10x an unfiltered query at 6k passages, 20x at 79k; see benchmarks/RESULTS.md).
+        So a filtered search first asks for the nearest ids alone, enough of them that
+        about ``OVERFETCH x candidates`` should pass (the BM25 index knows what share
+        of the library passes), and filters them with the index's in-memory dates and
+        article ids: when enough pass, they are the filtered top (every passage nearer
+        than the last one kept is among those ids, up to the HNSW index's own
+        approximation). A narrow filter (a few articles), or bad luck, falls back to
+        Chroma's filter.
         """
         where = date_filter(filters.date_from, filters.date_to, filters.article_ids)
         if where is None:
             return self.store.dense_search(vector, self.candidates)
+        date_from, date_to = date_to_int(filters.date_from), date_to_int(filters.date_to)
+        articles = list(filters.article_ids) if filters.article_ids is not None else None
         try:
-            total = self.store.count_passages()
-            n = min(self.candidates * OVERFETCH, total)
-            query: np.ndarray = np.asarray([vector], dtype=np.float32)
+            chosen = self._nearest_passing(vector, date_from, date_to, articles)
+        except Exception:  # any trouble: the store's own path, with its error handling
+            chosen = None
+        if chosen is not None:
+            found = {sp.passage.id: sp for sp in self.store.get_passages([p for p, _ in chosen])}
+            if len(found) == len(chosen):
+                return [(found[pid], 1.0 - float(d)) for pid, d in chosen]
+        return self.store.dense_search(vector, self.candidates, where)
+
+    def _nearest_passing(
+        self, vector: list[float], date_from: int, date_to: int, articles: list[str] | None
+    ) -> list[tuple[str, float]] | None:
+        """(id, distance) of the nearest ``candidates`` passages that pass, from
+        unfiltered neighbours; None when Chroma's filter should do it."""
+        total = self.store.count_passages()
+        share = self.lexical.share_allowed(date_from, date_to, articles)
+        if not share or share * total < self.candidates:
+            return None  # unknown, or so few pass that Chroma's filter finds them fast
+        query: np.ndarray = np.asarray([vector], dtype=np.float32)
+        n = min(math.ceil(self.candidates * OVERFETCH / share), total)
+        # A question's neighbours may pass the filter far less often than the library
+        # does (a question about 1987 trade news filtered to 2017): ask for more.
+        while n <= MAX_OVERFETCH or n == total:
             got = self.store.passages_collection.query(
-                query_embeddings=query,
-                n_results=max(n, 1),
-                include=["distances"],
+                query_embeddings=query, n_results=n, include=["distances"]
             )
             ids, distances = got["ids"][0], (got["distances"] or [[]])[0]
-            keep = self.lexical.allowed(
-                ids,
-                date_to_int(filters.date_from),
-                date_to_int(filters.date_to),
-                list(filters.article_ids) if filters.article_ids is not None else None,
-            )
-        except Exception:  # any trouble: the store's own path, with its error handling
-            keep = None
-        if keep is not None:
+            keep = self.lexical.allowed(ids, date_from, date_to, articles)
+            if keep is None:
+                return None
             chosen = [(pid, d) for pid, d, ok in zip(ids, distances, keep, strict=True) if ok]
-            chosen = chosen[: self.candidates]
-            if len(chosen) == self.candidates or n >= total:
-                found = {
-                    sp.passage.id: sp for sp in self.store.get_passages([p for p, _ in chosen])
-                }
-                if len(found) == len(chosen):
-                    return [(found[pid], 1.0 - float(d)) for pid, d in chosen]
-        return self.store.dense_search(vector, self.candidates, where)
+            if len(chosen) >= self.candidates or n == total:
+                return chosen[: self.candidates]
+            n = min(n * 4, total)
+        return None
 
     def search(self, query: str, k: int, filters: Filters | None = None) -> RetrievalResult:
         filters = filters or Filters()
