@@ -60,6 +60,11 @@ def main() -> None:
         [i + 0.4 - width / 2 for i in range(len(groups))],
         [
             f"{_size(r['passages'])} news passages\nload {r['load_before'].split(' / ')[0]}"
+            + (
+                f"\n(raw, plain: {r['ingest']['baseline_fraction']:.0%} samples)"
+                if r["ingest"].get("baseline_fraction", 1.0) < 1.0
+                else ""
+            )
             for r in groups
         ],
     )
@@ -93,7 +98,7 @@ def main() -> None:
     ax_q.legend(fontsize=8)
     ax_q.grid(alpha=0.3, axis="y")
     fig.suptitle(
-        "newsqa on 2 CPU cores shared with other users (1-min load average under each bar)",
+        "newsqa on 2 CPU cores (1-min load average before each run under its bars)",
         fontsize=10,
     )
     fig.tight_layout()

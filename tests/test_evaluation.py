@@ -472,13 +472,13 @@ def test_cli_reports_dataset_errors(tmp_path: Path) -> None:
 # Floors the current system meets on seed_test.jsonl (measured: see the closing
 # note of issue 4); raise them as it improves. The test set is never tuned on.
 FLOORS = {
-    ("citations", "evidence_cited"): 0.78,  # measured 0.848 (39 of 46)
-    ("citations", "precision"): 0.88,  # 0.950
-    ("refusals", "refusal_accuracy"): 0.45,  # 0.545 (6 of 11)
+    ("citations", "evidence_cited"): 0.78,  # measured 0.826 (38 of 46)
+    ("citations", "precision"): 0.88,  # 0.893
+    ("refusals", "refusal_accuracy"): 0.45,  # 0.455 (5 of 11)
     ("retrieval", "recall@5"): 0.93,  # 0.978
     ("answers", "containment"): 0.72,  # 0.783
 }
-CEILINGS = {("refusals", "wrongly_refused"): 0.20}  # 0.130 (6 of 46)
+CEILINGS = {("refusals", "wrongly_refused"): 0.20}  # 0.087 (4 of 46)
 
 
 @pytest.mark.slow

@@ -107,6 +107,8 @@ _VECTOR_CACHE = 20_000
 # expression of the asked-for type (no number for "how many") is discounted.
 W_LEXICAL, W_DENSE, W_NAMES = 0.4, 0.4, 0.2
 TYPE_MISMATCH = 0.5
+# Further sentences are cited only when their evidence is this close to the best one's.
+KEEP_WITHIN = 0.95
 CONTEXT_WEIGHT = 0.3
 
 
@@ -294,7 +296,9 @@ class ExtractiveAnswerer:
             return refusal(question, "no sentence in the articles supports an answer")
         best = ranked[0].score
         picked = [
-            c for c in ranked[: self.max_sentences] if c.score >= max(self.min_support, 0.9 * best)
+            c
+            for c in ranked[: self.max_sentences]
+            if c.score >= max(self.min_support, KEEP_WITHIN * best)
         ]
         # Reading order: by article (best article first), then by position.
         article_rank = {c.hit.passage.article_id: i for i, c in reversed(list(enumerate(picked)))}
