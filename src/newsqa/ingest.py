@@ -175,6 +175,8 @@ def _write(store: Store, planned: list[_Planned], settings: Settings, progress: 
     time. At most one batch waits to be written.
     """
     batches = _batches(planned, settings)
+    if not batches:
+        return
     failure: str | None = None  # set once the store refused a write
     estimated = sum(_estimate(p, settings.chunk_chars) for p in planned)
     with (
@@ -183,10 +185,9 @@ def _write(store: Store, planned: list[_Planned], settings: Settings, progress: 
         ) as bar,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsqa-ingest") as worker,
     ):
-        chunked = worker.submit(_chunk, batches[0], settings) if batches else None
+        chunked = worker.submit(_chunk, batches[0], settings)
         writing: tuple[list[_Planned], Future[None]] | None = None
         for i, batch in enumerate(batches):
-            assert chunked is not None
             chunk_error = _error(chunked, "could not split into passages")
             if i + 1 < len(batches):
                 chunked = worker.submit(_chunk, batches[i + 1], settings)
