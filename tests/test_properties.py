@@ -74,7 +74,14 @@ PROSE = st.lists(
     min_size=1,
     max_size=60,
 ).map(lambda parts: " ".join("The" + " word" * n + end for n, end in parts))
-COMMON = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The same examples on every run, so CI cannot turn red by chance; more of them, to
+# make up for not exploring new ones each time (a random run found the case below).
+COMMON = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    max_examples=300,
+)
 
 
 def check_spans(text: str) -> list[tuple[int, int]]:
@@ -218,3 +225,8 @@ def test_text_and_html_files_never_raise(front: str, body: str, suffix: str) -> 
     if suffix == ".html":
         raw = f"<html><body><h1>{front}</h1><p>{body}</p><script>x()</script></body></html>"
     check_outcomes(parse_bytes_results(raw.encode(), f"a{suffix}"))
+
+
+def test_text_the_segmenter_drops_is_kept() -> None:
+    # Found by hypothesis: pysbd returns ":." and "0" for this, skipping "!!".
+    assert check_spans(":.!!\r0") == [(0, 2), (2, 6)]

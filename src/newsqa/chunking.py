@@ -92,7 +92,11 @@ def split_sentences(text: str) -> list[Span]:
                     spans.append(span)
                 cursor = len(chunk)
                 break
-            spans.append(Span(block.start + found, block.start + found + len(piece)))
+            # Text the segmenter skipped (it drops e.g. "!!" in ":.!!\r0") joins this
+            # sentence, so nothing is lost; a whitespace gap is trimmed away.
+            span = _trim(text, block.start + cursor, block.start + found + len(piece))
+            if span:
+                spans.append(span)
             cursor = found + len(piece)
         rest = _trim(text, block.start + cursor, block.end)
         if rest:
