@@ -102,7 +102,7 @@ class MiniLMEmbeddings(Embeddings):
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
         self._queries_lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` into a float32 array of shape (len(texts), 384)."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
@@ -111,7 +111,7 @@ class MiniLMEmbeddings(Embeddings):
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=progress,
+            show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
 
@@ -205,7 +205,7 @@ def load_onnx() -> tuple[Any, Any]:
 class OnnxMiniLMEmbeddings(MiniLMEmbeddings):
     """all-MiniLM-L6-v2 with int8 weights on onnxruntime: mean pooling, unit length."""
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         return self.encode_passages(texts, [()] * len(texts))[0]
 
     def _forward(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
