@@ -264,6 +264,8 @@ def test_unreadable_file_as_an_unprivileged_user(world_readable_tmp: Path) -> No
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSQA_")}
     env.update(NEWSQA_DATA_DIR=str(data), HOME=str(data))
     command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    if subprocess.run([*command, "test", "-r", str(NEWSQA)]).returncode != 0:
+        pytest.skip(f"uid {NOBODY} cannot read {NEWSQA} (the checkout is in a private folder)")
     done = subprocess.run(
         [*command, str(NEWSQA), "ingest", "--json", str(news)],
         env=env,
