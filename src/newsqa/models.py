@@ -123,6 +123,9 @@ class Answer:
     answerable: bool
     citations: list[Citation] = field(default_factory=list)
     standalone_question: str = ""  # the question after resolving follow-up references
+    # Calibrated probability that the retrieved passages answer the question (None
+    # when no model judged it, e.g. an empty library).
+    confidence: float | None = None
     mode: str = "extractive"
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     # Generative mode only: the model, its raw draft, how many generated sentences the
@@ -136,6 +139,7 @@ class Answer:
             "answerable": self.answerable,
             "citations": [c.to_dict() for c in self.citations],
             "standalone_question": self.standalone_question,
+            "confidence": self.confidence,
             "mode": self.mode,
             "timings": self.timings,
             "generation": self.generation,
