@@ -364,8 +364,9 @@ def query_worker(
     questions: list[str],
     repeats: int,
 ) -> None:
-    from newsqa.answering import candidates
+    from newsqa.answering import stored_vectors
     from newsqa.embeddings import get_embeddings
+    from newsqa.features import candidates
     from newsqa.qa import NewsQA
 
     t0 = time.perf_counter()
@@ -426,7 +427,7 @@ def query_worker(
     n_cands, encode_s, unstored = [], [], []
     for q in questions:
         hits = qa.search.search(q, qa.settings.top_k).hits
-        cands = candidates(hits)
+        cands = candidates(hits, [stored_vectors(h.passage) for h in hits])
         texts = [c.text for c in cands]
         t = time.perf_counter()
         qa.embeddings.encode(texts)

@@ -75,6 +75,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
 
 def print_answer(answer: Answer) -> None:
     click.echo(answer.text)
+    if answer.confidence is not None:
+        note = " (low: check the sources)" if answer.low_confidence else ""
+        click.secho(
+            f"confidence {answer.confidence:.2f}{note}", dim=not note, fg="yellow" if note else None
+        )
     if answer.citations:
         click.echo()
         for c in answer.citations:

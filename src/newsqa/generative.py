@@ -816,6 +816,8 @@ class GenerativeAnswerer:
         answer = self._compose(question, report)
         answer.generation = info
         answer.timings = timings
+        # The gate's calibrated probability that the passages answer the question.
+        answer.confidence = extractive.confidence if extractive is not None else None
         return answer
 
     def _compose(self, question: str, report: CheckReport) -> Answer:

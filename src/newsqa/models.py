@@ -114,6 +114,10 @@ class Citation:
         return asdict(self)
 
 
+# Answers below this confidence are shown marked: check their sources.
+LOW_CONFIDENCE = 0.5
+
+
 @dataclass
 class Answer:
     """What ``ask`` returns: the answer text with ``[n]`` markers and its citations."""
@@ -132,6 +136,11 @@ class Answer:
     # checker kept/re-cited/dropped ("dropped_share"), and any fallback and its reason.
     generation: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def low_confidence(self) -> bool:
+        """An answer given, but more likely than not not supported by what was retrieved."""
+        return self.answerable and self.confidence is not None and self.confidence < LOW_CONFIDENCE
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
@@ -140,6 +149,7 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "standalone_question": self.standalone_question,
             "confidence": self.confidence,
+            "low_confidence": self.low_confidence,
             "mode": self.mode,
             "timings": self.timings,
             "generation": self.generation,

@@ -19,7 +19,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from newsqa.answering import Answerer, ExtractiveAnswerer, refusal
+from newsqa.answering import Answerer, AnswerModel, ExtractiveAnswerer, refusal
 from newsqa.citations import verify_answer
 from newsqa.conversation import History, resolve
 from newsqa.embeddings import MiniLMEmbeddings, get_embeddings
@@ -100,7 +100,11 @@ class NewsQA:
     @cached_property
     def _extractive(self) -> ExtractiveAnswerer:
         return ExtractiveAnswerer(
-            self.embeddings, self.settings.min_support, self.settings.max_answer_sentences
+            self.embeddings,
+            AnswerModel.load(self.settings.answer_model),
+            min_confidence=self.settings.min_confidence,
+            max_sentences=self.settings.max_answer_sentences,
+            max_chars=self.settings.max_answer_chars,
         )
 
     # -- library -------------------------------------------------------------------

@@ -60,8 +60,17 @@ class Settings(BaseSettings):
     # Answering
     answer_mode: Literal["extractive", "generative"] = "extractive"
     max_answer_sentences: int = Field(default=3, ge=1)
-    # Calibrated on tests/data/seed_dev.jsonl with `python benchmarks/calibrate.py`.
-    min_support: float = Field(default=0.36, description="Refuse below this evidence score.")
+    max_answer_chars: int = Field(
+        default=300, ge=50, description="Length budget of an answer (x3 when asked for detail)."
+    )
+    # None: the threshold the shipped model chose on validation data
+    # (benchmarks/train_answerer.py). Higher refuses more, lower answers more.
+    min_confidence: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Refuse below this answerable probability."
+    )
+    answer_model: Path | None = Field(
+        default=None, description="A model from benchmarks/train_answerer.py (default: shipped)."
+    )
 
     # Input limits
     max_file_bytes: int = Field(default=20_000_000, ge=1)
