@@ -19,26 +19,28 @@ from typing import Protocol
 import numpy as np
 
 from newsqa.conversation import Resolved
-from newsqa.embeddings import MiniLMEmbeddings, unpack_vectors
-from newsqa.models import Answer, Citation, Hit, Passage, Span
+from newsqa.embeddings import MiniLMEmbeddings
+from newsqa.lexicon import (
+    CALENDAR_WORDS,
+    MONTHS,
+    NUMBER_WORDS,
+    QUANTITY_WORDS,
+    WEEKDAYS,
+    alternation,
+)
+from newsqa.models import Answer, Citation, Hit, Span
+from newsqa.settings import default
 from newsqa.text import content_terms, inert_markers, mentions, names, words
 
 REFUSAL = "The articles don't answer this question"
 
 # What kind of sentence answers which kind of question. These are English
 # grammar (answer types), not keywords for particular questions.
-_NUMBER_WORDS = (
-    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-    r"dozens?|hundreds?|thousands?|millions?|billions?|several|few"
-)
+_NUMBER_WORDS = alternation([*NUMBER_WORDS, *QUANTITY_WORDS])
 _UNITS = r"(?:second|minute|hour|day|week|month|year|decade)s?"
 _DISTANCE = r"(?:kilomet(?:er|re)s?|km|miles?|met(?:er|re)s?)"
-_CALENDAR = frozenset(
-    "monday tuesday wednesday thursday friday saturday sunday january february march april "
-    "may june july august september october november december".split()
-)
-_WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-_MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
+_WEEKDAYS = alternation(WEEKDAYS)
+_MONTHS = alternation(MONTHS)
 ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
     "quote": re.compile(
         r"[\"“”]|\b(?:said|says|say|told|tells|warned|stated|added|promised|"
@@ -128,7 +130,7 @@ def has_answer_type(kind: str, sentence: str, question_names: list[str]) -> bool
         new = [n for n in names(sentence) if not mentions(known, n)]
         if kind == "person":
             return bool(new) or bool(ANSWER_PATTERNS["person"].search(sentence))
-        return any(n.lower() not in _CALENDAR for n in new)
+        return any(n.lower() not in CALENDAR_WORDS for n in new)
     return bool(ANSWER_PATTERNS[kind].search(sentence))
 
 
@@ -162,7 +164,7 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
     out: list[Candidate] = []
     for rank, hit in enumerate(hits):
         p = hit.passage
-        stored = _stored_vectors(p)
+        stored = hit.sentence_vectors  # [len(p.sentences), 384] or None
         for i, span in enumerate(p.sentences):
             key = (p.article_id, span.start)
             if key in seen:
@@ -172,13 +174,6 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
             vector = stored[i] if stored is not None and stored[i].any() else None
             out.append(Candidate(hit, span, text, rank, vector=vector))
     return out
-
-
-def _stored_vectors(passage: Passage) -> np.ndarray | None:
-    if not passage.sentence_vectors:
-        return None
-    vectors = unpack_vectors(passage.sentence_vectors)
-    return vectors if len(vectors) == len(passage.sentences) else None
 
 
 def cite(n: int, hit: Hit, span: Span, text: str, score: float) -> Citation:
@@ -215,7 +210,10 @@ class ExtractiveAnswerer:
     mode = "extractive"
 
     def __init__(
-        self, embeddings: MiniLMEmbeddings, min_support: float = 0.36, max_sentences: int = 3
+        self,
+        embeddings: MiniLMEmbeddings,
+        min_support: float = default("min_support"),
+        max_sentences: int = default("max_answer_sentences"),
     ) -> None:
         self.embeddings = embeddings
         self.min_support = min_support
