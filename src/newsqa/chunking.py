@@ -21,6 +21,7 @@ from newsqa.models import Article, Passage, Span
 Segmenter = Callable[[str], Sequence[str]]
 
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_LINE_BREAK = re.compile(r"\n\s*")
 # Paragraphs longer than this are cut before segmentation, so that the work per call
 # stays bounded whatever a file holds (one line of a megabyte). nupunkt is linear
 # (~0.7 M characters/s here): news paragraphs never come near it.
@@ -49,11 +50,17 @@ def _cut(text: str, start: int) -> int:
     return high  # one giant "word": a hard cut is all there is
 
 
-def paragraph_blocks(text: str) -> list[Span]:
-    """Paragraphs (sentences never cross them), long ones cut at sentence ends or spaces."""
+def paragraph_blocks(text: str, lines: bool = False) -> list[Span]:
+    """Paragraphs (sentences never cross them), long ones cut at sentence ends or spaces.
+
+    ``lines``: every line is a paragraph (for text where a line break ends a sentence,
+    such as a model's answer with list items; in articles it need not: newswire wraps
+    its lines mid-sentence).
+    """
     blocks: list[Span] = []
     start = 0
-    for brk in [*_PARAGRAPH_BREAK.finditer(text), None]:
+    breaks = _LINE_BREAK if lines else _PARAGRAPH_BREAK
+    for brk in [*breaks.finditer(text), None]:
         end = brk.start() if brk else len(text)
         while end - start > _MAX_BLOCK:
             cut = _cut(text, start)
@@ -73,16 +80,19 @@ def _trim(text: str, start: int, end: int) -> Span | None:
     return Span(start, end) if end > start else None
 
 
-def split_sentences(text: str, segment: Segmenter | None = None) -> list[Span]:
+def split_sentences(
+    text: str, segment: Segmenter | None = None, *, lines: bool = False
+) -> list[Span]:
     """Sentence spans of ``text``; ``text[s.start:s.end]`` is the sentence, trimmed.
 
     ``segment`` splits one paragraph into sentence strings (default: newsqa's
     splitter). Offsets are found by locating each of its sentences in the original
-    text, so they stay exact whatever it does to whitespace.
+    text, so they stay exact whatever it does to whitespace. ``lines``: a line break
+    always ends a sentence (see :func:`paragraph_blocks`).
     """
     segment = segment or _punkt
     spans: list[Span] = []
-    for block in paragraph_blocks(text):
+    for block in paragraph_blocks(text, lines):
         chunk = text[block.start : block.end]
         if not chunk.strip():
             continue

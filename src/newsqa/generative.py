@@ -254,7 +254,8 @@ def split_claims(answer: str) -> list[Claim]:
     """
     answer = answer.replace("**", "").replace("__", "")
     claims: list[Claim] = []
-    for span in split_sentences(answer):
+    # A model's line break ends a sentence (list items, an "Answer:" line).
+    for span in split_sentences(answer, lines=True):
         sentence = answer[span.start : span.end]
         lead = _LEADING_MARKERS.match(sentence)
         if lead:
