@@ -32,6 +32,7 @@ import argparse
 import importlib.util
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -154,6 +155,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# sentence splitters ({time.strftime('%Y-%m-%d %H:%M')}), load before {load_str()}")
     found = splitters()
+    if "pysbd" not in found:
+        sys.exit("needs pysbd, the reference the others are compared with: pip install pysbd")
     log(f"splitters: {', '.join(found)}")
     cases = gold_cases()
     blocks = news_blocks(args.articles)
