@@ -52,7 +52,7 @@ import numpy as np
 import suite
 from common import OUT, ROOT, log, machine, table
 
-from newsqa.answering import MODEL_FILE, AnswerModel, Scorer, stored_vectors
+from newsqa.answering import MODEL_FILE, AnswerModel, Scorer
 from newsqa.conversation import resolve
 from newsqa.evaluation.datasets import EvalQuestion
 from newsqa.evaluation.metrics import contains_answer, squeeze
@@ -188,7 +188,7 @@ def _extract_one(
     if q.excluded:
         filters = Filters(article_ids=tuple(a for a in all_ids if a not in q.excluded))
     hits = qa.search.search(resolved.standalone, k, filters).hits
-    cands = candidates(hits, [stored_vectors(h.passage) for h in hits])
+    cands = candidates(hits)
     if not cands or any(c.vector is None for c in cands):
         return None
     query = qa.embeddings.query_vector(resolved.standalone)

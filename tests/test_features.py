@@ -57,7 +57,9 @@ def test_answer_types_in_sentences() -> None:
     assert not has_answer_type("time", "The talks went well.", [])
 
 
-def _hit(article: str, text: str, rank_score: float, dense: float | None) -> Hit:
+def _hit(
+    article: str, text: str, rank_score: float, dense: float | None, vectors: np.ndarray | None
+) -> Hit:
     spans: list[Span] = []
     start = 0
     for sentence in text.split(". "):
@@ -65,7 +67,7 @@ def _hit(article: str, text: str, rank_score: float, dense: float | None) -> Hit
         spans.append(Span(start, min(end, len(text))))
         start = end + 1
     passage = Passage(article, 0, 0, len(text), text, tuple(spans))
-    return Hit(passage, f"{article} title", "2024-03-05", "test", rank_score, dense, 1.0)
+    return Hit(passage, f"{article} title", "2024-03-05", "test", rank_score, dense, 1.0, vectors)
 
 
 def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -74,13 +76,19 @@ def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def test_rows_have_every_feature_and_follow_the_evidence() -> None:
-    hits = [
-        _hit("a1", "Protesters attacked the US embassy in Baghdad. It was a cold day.", 0.03, 0.6),
-        _hit("a2", "The weather was mild. Markets rose on Monday.", 0.02, None),
-    ]
     rng = np.random.default_rng(0)
     vectors = [_unit(rng, 2), _unit(rng, 2)]
-    cands = candidates(hits, list(vectors))
+    hits = [
+        _hit(
+            "a1",
+            "Protesters attacked the US embassy in Baghdad. It was a cold day.",
+            0.03,
+            0.6,
+            vectors[0],
+        ),
+        _hit("a2", "The weather was mild. Markets rose on Monday.", 0.02, None, vectors[1]),
+    ]
+    cands = candidates(hits)
     assert cands[0].text.startswith("Protesters attacked")
     resolved = resolve("A US embassy in what country was attacked by protesters?")
     query = vectors[0][0]  # the question "is" the first sentence, as far as MiniLM goes
@@ -107,8 +115,8 @@ def test_rows_have_every_feature_and_follow_the_evidence() -> None:
 
 def test_overlapping_passages_share_candidates() -> None:
     text = "One sentence here. Another sentence there."
-    first = _hit("a1", text, 0.03, 0.5)
-    again = _hit("a1", text, 0.02, 0.4)
     rng = np.random.default_rng(1)
-    cands = candidates([first, again], [_unit(rng, 2), None])
+    first = _hit("a1", text, 0.03, 0.5, _unit(rng, 2))
+    again = _hit("a1", text, 0.02, 0.4, None)
+    cands = candidates([first, again])
     assert len(cands) == 2 and all(c.rank == 0 for c in cands)

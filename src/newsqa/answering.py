@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from newsqa.conversation import Resolved
-from newsqa.embeddings import MiniLMEmbeddings, unpack_vectors
+from newsqa.embeddings import MiniLMEmbeddings
 from newsqa.features import (
     QUESTION_FEATURES,
     SENTENCE_FEATURES,
@@ -37,7 +37,8 @@ from newsqa.features import (
     question_form,
     sentence_features,
 )
-from newsqa.models import Answer, Citation, Hit, Passage, Span
+from newsqa.models import Answer, Citation, Hit, Span
+from newsqa.settings import default
 from newsqa.text import content_terms, inert_markers, mentions, names, words
 
 REFUSAL = "The articles don't answer this question"
@@ -93,14 +94,6 @@ def missing_names(question_names: list[str], hits: list[Hit]) -> list[str]:
         seen.update(words(hit.passage.text))
         seen.update(words(hit.title))
     return [n for n in question_names if not mentions(seen, n)]
-
-
-def stored_vectors(passage: Passage) -> np.ndarray | None:
-    """The sentence vectors pooled at ingest (one row per sentence), if the store has them."""
-    if not passage.sentence_vectors:
-        return None
-    vectors = unpack_vectors(passage.sentence_vectors)
-    return vectors if len(vectors) == len(passage.sentences) else None
 
 
 # -- the trained model ----------------------------------------------------------------------
@@ -239,9 +232,9 @@ class ExtractiveAnswerer:
         self,
         embeddings: MiniLMEmbeddings,
         model: AnswerModel | None = None,
-        min_confidence: float | None = None,
-        max_sentences: int = 3,
-        max_chars: int = 300,
+        min_confidence: float | None = default("min_confidence"),
+        max_sentences: int = default("max_answer_sentences"),
+        max_chars: int = default("max_answer_chars"),
     ) -> None:
         self.embeddings = embeddings
         self.model = model or AnswerModel.load()
@@ -268,7 +261,7 @@ class ExtractiveAnswerer:
 
     def score(self, resolved: Resolved, hits: list[Hit]) -> Scored | None:
         """Every candidate sentence scored by the model, and the answerable probability."""
-        cands = candidates(hits, [stored_vectors(h.passage) for h in hits])
+        cands = candidates(hits)
         if not cands:
             return None
         missing = [c for c in cands if c.vector is None]

@@ -28,21 +28,25 @@ from dataclasses import dataclass
 import numpy as np
 
 from newsqa.conversation import Resolved
+from newsqa.lexicon import (
+    CALENDAR_WORDS,
+    MONTHS,
+    NUMBER_WORDS,
+    QUANTITY_WORDS,
+    WEEKDAYS,
+    alternation,
+)
 from newsqa.models import Hit, Span
 from newsqa.text import content_terms, mentions, names, words
 
 # -- the kind of answer a question asks for -------------------------------------------------
 
 # English grammar (answer types), not keywords for particular questions.
-_NUMBER_WORDS = (
-    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-    r"dozens?|hundreds?|thousands?|millions?|billions?|several|few"
-)
+_NUMBER_WORDS = alternation([*NUMBER_WORDS, *QUANTITY_WORDS])
 _UNITS = r"(?:second|minute|hour|day|week|month|year|decade)s?"
 _DISTANCE = r"(?:kilomet(?:er|re)s?|km|miles?|met(?:er|re)s?)"
-_WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-_MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
-CALENDAR = frozenset(f"{_WEEKDAYS}|{_MONTHS}".split("|"))
+_WEEKDAYS = alternation(WEEKDAYS)
+_MONTHS = alternation(MONTHS)
 
 ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
     "quote": re.compile(
@@ -149,7 +153,9 @@ def answer_type(question: str) -> str | None:
 def new_names(sentence: str, question_names: list[str]) -> list[str]:
     """Names in ``sentence`` that the question does not already give (no weekdays/months)."""
     known = set(words(" ".join(question_names)))
-    return [n for n in names(sentence) if not mentions(known, n) and n.lower() not in CALENDAR]
+    return [
+        n for n in names(sentence) if not mentions(known, n) and n.lower() not in CALENDAR_WORDS
+    ]
 
 
 def has_answer_type(kind: str, sentence: str, question_names: list[str]) -> bool:
@@ -182,16 +188,14 @@ class Candidate:
     score: float = 0.0  # the model's probability that this sentence answers the question
 
 
-def candidates(hits: list[Hit], vectors: list[np.ndarray | None]) -> list[Candidate]:
-    """Every distinct sentence of the hits (overlapping passages share sentences).
-
-    ``vectors[i]`` are the stored sentence vectors of ``hits[i]`` (one row per
-    sentence), or None where the library has none.
-    """
+def candidates(hits: list[Hit]) -> list[Candidate]:
+    """Every distinct sentence of the hits (overlapping passages share sentences), with
+    the vector pooled for it at ingest where the library has one."""
     seen: set[tuple[str, int]] = set()
     out: list[Candidate] = []
-    for rank, (hit, stored) in enumerate(zip(hits, vectors, strict=True)):
+    for rank, hit in enumerate(hits):
         p = hit.passage
+        stored = hit.sentence_vectors  # [len(p.sentences), 384] or None
         for i, span in enumerate(p.sentences):
             key = (p.article_id, span.start)
             if key in seen:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import date as _date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def content_id(text: str) -> str:
@@ -70,9 +73,6 @@ class Passage:
     end: int
     text: str  # == article.text[start:end]
     sentences: tuple[Span, ...]  # article offsets of the sentences inside this passage
-    # The sentences' vectors, pooled from this passage's encoding at ingest
-    # (embeddings.pack_vectors); empty when not computed.
-    sentence_vectors: str = field(default="", repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -90,6 +90,20 @@ class Hit:
     score: float  # fused retrieval score (higher is better)
     dense_score: float | None = None  # cosine similarity, when the dense side found it
     bm25_score: float | None = None
+    # One unit vector per sentence of the passage (float32, shape
+    # [len(passage.sentences), 384]), pooled from the passage's own encoding at
+    # ingest; None when the store has none for it. A zero row: a sentence the
+    # encoder's truncation cut off.
+    sentence_vectors: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to a date range (inclusive, ISO dates) and/or some articles."""
+
+    date_from: str | None = None
+    date_to: str | None = None
+    article_ids: tuple[str, ...] | None = None
 
 
 @dataclass

@@ -67,7 +67,11 @@ class NewsQASystem:
             articles, desc="Chunking", unit="article", disable=not progress, file=sys.stderr
         )
         report = ingest_parsed(
-            self.qa.store, ((a.source, [a]) for a in planning), self.qa.settings, progress
+            self.qa.store,
+            self.qa.ingest_embeddings,
+            ((a.source, [a]) for a in planning),
+            self.qa.settings,
+            progress,
         )
         planning.close()
         # Build the BM25 index now, so it counts as ingest time rather than as the
