@@ -5,14 +5,22 @@ The chain is plain LangChain runnables (LCEL)::
     resolve follow-up -> hybrid retrieval -> answerer -> citation check
 
 so each step can be reused or swapped (the answerer is chosen by ``answer_mode``).
+
+One ``NewsQA`` may serve many threads (the app answers every browser tab from
+one). Reads (questions, the article list, article texts) run side by side; only
+what changes the in-memory view waits for them and runs alone: reopening the
+store after another process wrote, bringing the BM25 index up to date, and this
+process's own ingests and removals. See :class:`ReadWriteGate`.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -20,6 +28,7 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from newsqa.answering import Answerer, ExtractiveAnswerer, refusal
+from newsqa.catalog import Catalog
 from newsqa.citations import verify_answer
 from newsqa.conversation import History, resolve
 from newsqa.embeddings import MiniLMEmbeddings, get_embeddings
@@ -59,16 +68,102 @@ def clean_question(question: str, max_chars: int) -> str:
     return cleaned
 
 
+class ReadWriteGate:
+    """Many readers at once, or one writer alone; a waiting writer goes before new readers.
+
+    Re-entrant per thread: a thread that holds the gate passes through a nested
+    ``shared()`` or ``exclusive()`` (so a public method may call another), except
+    that a reader cannot become a writer (that would deadlock two such readers).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+        self._held = threading.local()  # .mode: None, "shared" or "exclusive"
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        if getattr(self._held, "mode", None) is not None:
+            yield
+            return
+        with self._cond:
+            while self._writing or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        self._held.mode = "shared"
+        try:
+            yield
+        finally:
+            self._held.mode = None
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        mode = getattr(self._held, "mode", None)
+        if mode == "exclusive":
+            yield
+            return
+        if mode == "shared":
+            raise RuntimeError("a reader cannot take the exclusive gate (deadlock)")
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writing or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writing = True
+        self._held.mode = "exclusive"
+        try:
+            yield
+        finally:
+            self._held.mode = None
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 class NewsQA:
     """One library of articles and the means to question it.
 
     The model and the store load on first use and are reused across calls, so keep
-    one instance per process (the Streamlit app caches it).
+    one instance per process (the Streamlit app caches it). Its methods are safe
+    to call from many threads at once.
     """
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
         base = settings or Settings()
         self.settings = base.model_copy(update=overrides) if overrides else base
+        self._gate = ReadWriteGate()
+        # The store generation that the BM25 index was last brought up to date with.
+        self._synced: str | None = None
+        self._catalog: Catalog | None = None
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Shared access to an up-to-date view: another process's write since the last
+        look, or our own, is caught up first (alone), then the read runs (shared)."""
+        while True:
+            with self._gate.shared():
+                if self._synced == self.store.generation() and not self.store.stale():
+                    yield
+                    return
+            with self._gate.exclusive():
+                self.store.refresh()
+                self.lexical.sync()
+                self._synced = self.store.generation()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Exclusive access for this process's own writes (the BM25 index catches up on
+        the next read)."""
+        with self._gate.exclusive():
+            yield
 
     @cached_property
     def embeddings(self) -> MiniLMEmbeddings:
@@ -107,32 +202,50 @@ class NewsQA:
 
     def ingest(self, paths: Sequence[str | Path], *, progress: bool = False) -> IngestReport:
         """Ingest files and folders; see :mod:`newsqa.ingest`."""
-        return ingest_paths(self.store, [Path(p) for p in paths], self.settings, progress=progress)
+        with self._writing():
+            return ingest_paths(
+                self.store, [Path(p) for p in paths], self.settings, progress=progress
+            )
 
     def ingest_files(
         self, files: Sequence[tuple[str, bytes]], *, progress: bool = False
     ) -> IngestReport:
         """Ingest in-memory files given as (file name, content) pairs."""
-        return ingest_uploads(self.store, files, self.settings, progress=progress)
+        with self._writing():
+            return ingest_uploads(self.store, files, self.settings, progress=progress)
 
     def articles(self) -> list[ArticleInfo]:
         """The articles in the library, newest first."""
-        self.store.refresh()
-        return self.store.list_articles()
+        return list(self.catalog().articles)
+
+    def catalog(self) -> Catalog:
+        """The library's article list, searchable and paged; shared and immutable.
+
+        Listing reads every article record, so it is done once per store generation
+        (a write anywhere makes a new one), not once per call.
+        """
+        with self._reading():
+            generation = self.store.generation()
+            catalog = self._catalog
+            if catalog is None or catalog.version != generation:
+                catalog = Catalog(generation, tuple(self.store.list_articles()))
+                self._catalog = catalog
+            return catalog
 
     def article_text(self, article_id: str) -> str | None:
         """The full stored text of an article (citation offsets index into it); None if absent."""
-        self.store.refresh()
-        return self.store.article_text(article_id)
+        with self._reading():
+            return self.store.article_text(article_id)
 
     def remove(self, article_id: str) -> bool:
         """Remove an article and its passages. False if there was no such article."""
-        self.store.refresh()
-        if not self.store.has_article(article_id):
-            return False
-        with self.store.writing():
-            self.store.delete([article_id])
-        return True
+        with self._writing():
+            self.store.refresh()
+            if not self.store.has_article(article_id):
+                return False
+            with self.store.writing():
+                self.store.delete([article_id])
+            return True
 
     # -- questions -----------------------------------------------------------------
 
@@ -173,8 +286,8 @@ class NewsQA:
     def _retrieve_step(
         self, state: dict[str, Any], top_k: int, filters: Filters | None
     ) -> dict[str, Any]:
-        self.store.refresh()
-        result = self.search.search(state["resolved"].standalone, top_k, filters)
+        with self._reading():
+            result = self.search.search(state["resolved"].standalone, top_k, filters)
         return {**state, "hits": result.hits, "timings": result.timings}
 
     def _finish(self, answer: Answer, state: dict[str, Any], started: float) -> Answer:
@@ -184,7 +297,8 @@ class NewsQA:
         ``check``) are kept; ``first_token`` is rebased to count from the question's
         arrival, like ``total``, because that is the wait a user sees.
         """
-        answer = verify_answer(answer, self.store.article_text)
+        with self._reading():
+            answer = verify_answer(answer, self.store.article_text)
         answer.standalone_question = state["resolved"].standalone
         own = dict(answer.timings)
         if "first_token" in own:
@@ -215,10 +329,14 @@ class NewsQA:
         follow-ups such as "What did she say?" are resolved against it.
         """
         filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
-        if self.store.count_passages() == 0:
+        if self._empty():
             question = clean_question(question, self.settings.max_question_chars)
             return refusal(question, "the library is empty; ingest some articles first")
         return self.chain(k, filters, mode).invoke({"question": question, "history": history})
+
+    def _empty(self) -> bool:
+        with self._reading():
+            return self.store.count_passages() == 0
 
     def ask_stream(
         self,
@@ -243,7 +361,7 @@ class NewsQA:
         are raised by the first ``next()``, before any token.
         """
         filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
-        if self.store.count_passages() == 0:
+        if self._empty():
             question = clean_question(question, self.settings.max_question_chars)
             yield refusal(question, "the library is empty; ingest some articles first")
             return

@@ -331,6 +331,10 @@ class Store:
         """Changes whenever any process writes; cheap enough to call per question."""
         return self._generation or ""
 
+    def stale(self) -> bool:
+        """True if another process (or machine) wrote since we looked (one metadata read)."""
+        return self._call("checking for changes", self._read_generation) != self._generation
+
     def refresh(self) -> bool:
         """Reopen if another process (or machine) wrote since we looked. True if it did."""
         current = self._call("checking for changes", self._read_generation)
