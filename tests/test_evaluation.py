@@ -210,6 +210,7 @@ def test_judge_checks_citations_against_the_source_text() -> None:
         "containment": 1.0,
         "exact_match": 0.0,
         "f1": pytest.approx(2 / 3),
+        "answer_chars": 23.0,
     }
     assert summary["latency"]["p50_ms"] == pytest.approx(250.0)
 

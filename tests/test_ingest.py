@@ -7,10 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import chromadb.api.client
 import pytest
 
 from newsqa import NewsQA, Settings
-from newsqa import store as store_module
 
 from .conftest import SEED_FILE, SEEDS
 
@@ -28,7 +28,7 @@ def _write(folder: Path, name: str, content: str | bytes) -> Path:
 
 
 def _passage_ids(qa: NewsQA) -> list[str]:
-    return list(qa.store.passages_collection.get(include=[])["ids"])
+    return qa.store.passage_ids()
 
 
 def test_every_format_ingests_with_dates_titles_and_sources(qa: NewsQA, tmp_path: Path) -> None:
@@ -123,9 +123,18 @@ def test_bad_files_fail_alone_and_keep_the_library(qa: NewsQA, tmp_path: Path) -
 def test_large_articles_are_written_in_chunks_under_chromas_limit(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Chroma refuses more than 5,461 records per call; a lower cap shows the split
-    # without embedding thousands of passages.
-    monkeypatch.setattr(store_module, "MAX_CHROMA_BATCH", 7)
+    # Chroma refuses more records per call than it reports (5,461 embedded); a lower
+    # report shows the split without embedding thousands of passages.
+    calls: list[int] = []
+    upsert = chromadb.api.models.Collection.Collection.upsert
+
+    def counted(self: object, *args: object, **kwargs: list[object]) -> None:
+        calls.append(len(kwargs["ids"]))
+        assert len(kwargs["ids"]) <= 7, "a write above the limit Chroma reported"
+        return upsert(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(chromadb.api.client.Client, "get_max_batch_size", lambda self: 7)
+    monkeypatch.setattr(chromadb.api.models.Collection.Collection, "upsert", counted)
     body = " ".join(f"Sentence {j} says that value {j} rose." for j in range(60))
     _write(tmp_path / "big", "big.txt", f"date 2024-01-05 {body}")
     qa = NewsQA(settings, chunk_chars=100, chunk_overlap_sentences=0)
@@ -133,6 +142,7 @@ def test_large_articles_are_written_in_chunks_under_chromas_limit(
     assert report.ok
     assert report.results[0].passages > 20
     assert qa.store.count_passages() == report.results[0].passages
+    assert len(calls) > 3 and max(calls) == 7
 
 
 def test_cli_ingest_summary_and_exit_code(tmp_path: Path) -> None:
@@ -211,5 +221,6 @@ def test_pipelined_batches_store_everything_and_the_bar_ends_exact(
     # The bar's total started as a guess from the texts' lengths; it ends exact.
     final = capsys.readouterr().err.strip().split("\r")[-1]
     assert f"{total}/{total}" in final, final
-    # Every passage carries its sentences' vectors.
-    assert all(m["sentence_vectors"] for _, _, m in qa.store.iter_passages())
+    # Every passage has its sentences' vectors.
+    stored = qa.store.with_sentence_vectors(list(qa.store.iter_passages()))
+    assert all(sp.sentence_vectors is not None for sp in stored)

@@ -6,7 +6,6 @@ import pytest
 
 from newsqa import NewsQA, Settings
 from newsqa.retrieval import Filters, HybridSearch
-from newsqa.store import date_filter
 
 from .conftest import SEEDS
 
@@ -44,11 +43,10 @@ def test_same_passages_as_chromas_filter(
     library: NewsQA, candidates: int, filters: Filters
 ) -> None:
     qa = library
-    search = HybridSearch(qa.store, qa.lexical, candidates=candidates)
+    search = HybridSearch(qa.store, qa.lexical, qa.embeddings, candidates=candidates)
     for question in ("What did Peskov say?", "Was anybody hurt in the fire?"):
-        vector = qa.embeddings.embed_query(question)
-        where = date_filter(filters.date_from, filters.date_to, filters.article_ids)
-        expected = qa.store.dense_search(vector, candidates, where)
+        vector = qa.embeddings.query_vector(question)
+        expected = qa.store.dense_search(vector, candidates, filters)
         got = search._dense(vector, filters)
         assert [sp.passage.id for sp, _ in got] == [sp.passage.id for sp, _ in expected]
         for (_, a), (_, b) in zip(got, expected, strict=True):
@@ -68,8 +66,8 @@ def test_share_decides_how_many_neighbours_to_fetch(
     calls: list[object] = []
     original = qa.store.dense_search
     monkeypatch.setattr(qa.store, "dense_search", lambda *a: calls.append(a[2:]) or original(*a))
-    search = HybridSearch(qa.store, qa.lexical, candidates=2)
-    vector = qa.embeddings.embed_query("What did Peskov say?")
+    search = HybridSearch(qa.store, qa.lexical, qa.embeddings, candidates=2)
+    vector = qa.embeddings.query_vector("What did Peskov say?")
     got = search._dense(vector, Filters(date_to="2024-03-31"))
     assert len(got) == 2 and all(sp.date == "2024-03-05" for sp, _ in got)
     assert calls == []

@@ -44,11 +44,11 @@ from newsqa_ui import (
     result_line,
     sources_html,
 )
-from pydantic import ValidationError
 from streamlit.delta_generator import DeltaGenerator
 
-from newsqa import ArticleInfo, NewsQA, Settings
+from newsqa import ArticleInfo, NewsQA, NewsQAError, Settings
 from newsqa.catalog import Catalog
+from newsqa.runtime import configure_process
 
 log = logging.getLogger("newsqa.app")
 
@@ -660,6 +660,7 @@ def follow_jobs(
 
 
 def main() -> None:
+    configure_process()
     st.set_page_config(
         page_title="newsqa",
         page_icon=":material/newspaper:",
@@ -670,9 +671,8 @@ def main() -> None:
     init_state()
     try:
         settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        st.error(escape_markdown(f"The NEWSQA_* settings are invalid: {problems}"))
+    except NewsQAError as exc:  # SettingsError: one line naming each bad variable
+        st.error(escape_markdown(f"The NEWSQA_* settings are invalid: {exc}"))
         st.stop()
     st.session_state.settings = settings  # for the callbacks, which run before this line
     loader = library_loader(settings.model_dump_json(), settings)

@@ -25,8 +25,9 @@ from datetime import date as _date
 from typing import Protocol
 from urllib.parse import urlparse
 
+from newsqa.errors import NewsQAError
 from newsqa.models import Answer, Citation, FileResult, IngestReport
-from newsqa.store import ArticleInfo, StoreError
+from newsqa.store import ArticleInfo
 from newsqa.text import MARKER
 
 log = logging.getLogger("newsqa.app")
@@ -51,7 +52,7 @@ def escape_markdown(text: str) -> str:
 
 def describe_error(exc: Exception, doing: str) -> str:
     """A user-facing message for an exception; the traceback goes to the server log only."""
-    if isinstance(exc, StoreError):
+    if isinstance(exc, NewsQAError):  # expected: its message says what to do
         return f"The library could not be {doing}: {exc}"
     log.error("unexpected error while %s", doing, exc_info=exc)
     return (

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import chromadb
 from langchain_chroma import Chroma
@@ -77,7 +78,12 @@ class BaselineSystem:
     def run(self, question: EvalQuestion, depth: int, *, answer: bool) -> Outcome:
         # The recipe has no notion of a conversation: the question is searched as asked.
         t0 = time.perf_counter()
-        docs = self.store.similarity_search(question.question, k=depth)
+        # Held-out articles (the negative-rejection variant) are filtered out, as
+        # if they had never been ingested.
+        where: dict[str, Any] | None = (
+            {"article_id": {"$nin": sorted(question.excluded)}} if question.excluded else None
+        )
+        docs = self.store.similarity_search(question.question, k=depth, filter=where)
         top = docs[:1] if answer else []
         seconds = time.perf_counter() - t0
         citations = [

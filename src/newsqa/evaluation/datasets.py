@@ -7,6 +7,10 @@
   = the sentence(s) holding an answer span.
 - ``beir``: a BEIR folder (``corpus.jsonl``, ``queries.jsonl``, ``qrels/<split>.tsv``).
   Gold documents only, so only retrieval is scored.
+- ``realtimeqa``: RealTime QA news quiz JSONL. Every question's evidence snippet
+  becomes an article dated with its quiz; gold document = its snippet.
+- ``quail``: a QuAIL folder (``texts.jsonl``, ``questions.jsonl``). Every text is an
+  article; questions whose right choice is "not enough information" are unanswerable.
 
 Articles are built here (not parsed again by the store) so the evaluation keeps its
 own copy of every text and can check citations independently of the store.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +30,8 @@ from newsqa.articles import ArticleError, discover, parse_file_results, title_fr
 from newsqa.chunking import split_sentences
 from newsqa.models import Article
 
-Format = Literal["own", "squad", "beir"]
-FORMATS: tuple[Format, ...] = ("own", "squad", "beir")
+Format = Literal["own", "squad", "beir", "realtimeqa", "quail"]
+FORMATS: tuple[Format, ...] = ("own", "squad", "beir", "realtimeqa", "quail")
 
 # How far up from an own-format question file to look for a ``seeds/`` corpus:
 # tests/data/x.jsonl -> tests/data, tests, the project root.
@@ -44,6 +49,10 @@ class EvalQuestion:
     ``evidence`` are sentences of the corpus that answer it; ``gold_docs`` maps the
     ids of the articles that answer it to a relevance grade (BEIR qrels, SQuAD
     paragraph). Either may be empty; neither is set for unanswerable questions.
+    ``group`` is the unit a question set is split by (a quiz week, a text, an
+    article), so that train and validation never share one. ``excluded`` are
+    articles the question must be asked without: the negative-rejection variant
+    asks an answerable question with the text that answers it held out.
     """
 
     id: str
@@ -54,6 +63,8 @@ class EvalQuestion:
     answerable: bool = True
     type: str | None = None
     gold_docs: dict[str, int] = field(default_factory=dict)
+    group: str = ""
+    excluded: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -81,16 +92,20 @@ class EvalSet:
 
 
 def detect_format(path: Path) -> Format:
-    """The format a path holds, from its shape: folder = BEIR, .json = SQuAD, .jsonl = own."""
+    """The format a path holds, from its shape: a folder is BEIR or QuAIL, .json is SQuAD,
+    .jsonl is own (or RealTime QA, told by its first record's fields)."""
     if path.is_dir():
         if (path / "corpus.jsonl").is_file() and (path / "queries.jsonl").is_file():
             return "beir"
+        if (path / "texts.jsonl").is_file() and (path / "questions.jsonl").is_file():
+            return "quail"
         raise DatasetError(
-            f"{path}: a folder must be a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/)"
+            f"{path}: a folder must be a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/) "
+            "or a QuAIL one (texts.jsonl, questions.jsonl)"
         )
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        return "own"
+        return "realtimeqa" if _looks_like_realtimeqa(path) else "own"
     if suffix == ".json":
         return "squad"
     raise DatasetError(
@@ -124,6 +139,10 @@ def load_dataset(
         evalset = load_squad(path)
     elif fmt == "beir":
         evalset = load_beir(path, split)
+    elif fmt == "realtimeqa":
+        evalset = load_realtimeqa(path)
+    elif fmt == "quail":
+        evalset = load_quail(path)
     else:
         raise DatasetError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     if limit is not None:
@@ -419,4 +438,145 @@ def load_beir(folder: Path, split: str | None = None) -> EvalSet:
         articles=list(articles.values()),
         retrieval_only=True,
         split=qrels_path.stem,
+    )
+
+
+# -- RealTime QA ---------------------------------------------------------------------
+
+_REALTIMEQA_FIELDS = {"question_id", "question", "evidence", "answer_text"}
+
+
+def _looks_like_realtimeqa(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    first = json.loads(line)
+                except json.JSONDecodeError:
+                    return False
+                return isinstance(first, dict) and first.keys() >= _REALTIMEQA_FIELDS
+    return False
+
+
+def load_realtimeqa(path: Path) -> EvalSet:
+    """RealTime QA quiz questions; each evidence snippet is a dated article.
+
+    A question's gold answers are kept only when one occurs in its snippet (the
+    others are still asked, and judged on the article cited); its evidence is the
+    snippet's sentences holding an answer, or all of them. It is grouped by quiz
+    week.
+    """
+    articles: dict[str, Article] = {}
+    questions: list[EvalQuestion] = []
+    for n, record in enumerate(_jsonl(path), start=1):
+        missing = _REALTIMEQA_FIELDS - record.keys()
+        if missing:
+            raise DatasetError(f"{path}:{n}: missing {', '.join(sorted(missing))}")
+        snippet = _clean(" ".join(str(record["evidence"]).split()))
+        if not snippet:
+            continue
+        day = str(record.get("date") or "") or None
+        outlet = str(record.get("source") or "news")
+        article = Article(
+            text=snippet,
+            title=f"{outlet} news, {day}" if day else f"{outlet} news",
+            date=day,
+            source=f"{outlet} ({path.name} {record['question_id']})",
+        )
+        articles.setdefault(article.id, article)
+        golds = [str(a) for a in record["answer_text"] if str(a).strip()]
+        found = [g for g in golds if _occurs(g, snippet)]
+        sentences = [snippet[s.start : s.end] for s in split_sentences(snippet)]
+        evidence = [s for s in sentences if any(_occurs(g, s) for g in found)] or sentences
+        questions.append(
+            EvalQuestion(
+                id=str(record["question_id"]),
+                question=str(record["question"]),
+                answers=tuple(found),
+                evidence=tuple(evidence),
+                answerable=True,
+                type=outlet,
+                gold_docs={article.id: 1},
+                group=day or "",
+            )
+        )
+    if not questions:
+        raise DatasetError(f"{path}: no questions found")
+    return EvalSet(
+        name=path.stem,
+        format="realtimeqa",
+        path=path,
+        questions=questions,
+        articles=list(articles.values()),
+    )
+
+
+def _occurs(answer: str, text: str) -> bool:
+    """Whether ``answer`` occurs in ``text`` as whole words, ignoring case and punctuation."""
+    words = _words(answer)
+    return bool(words) and f" {words} " in f" {_words(text)} "
+
+
+def _words(text: str) -> str:
+    return " ".join(_NON_WORD.sub(" ", text.lower()).split())
+
+
+_NON_WORD = re.compile(r"[^\w]+")
+
+
+# -- QuAIL ---------------------------------------------------------------------------
+
+UNANSWERABLE_CHOICE = "not enough information"
+
+
+def load_quail(folder: Path) -> EvalSet:
+    """QuAIL: every text an article, every question asked against all of them.
+
+    Answerable questions keep their right choice as the gold answer (often a
+    paraphrase, so containment is a weak signal here) and their text as gold
+    document; unanswerable ones (right choice "not enough information") have
+    neither. Questions are grouped by text.
+    """
+    articles: dict[str, Article] = {}
+    text_article: dict[str, str] = {}
+    for record in _jsonl(folder / "texts.jsonl"):
+        text = _clean(str(record.get("text") or ""))
+        if not text:
+            continue
+        text_id = str(record["text_id"])
+        article = Article(
+            text=text,
+            title=" ".join(str(record.get("title") or "").split()) or title_from_text(text),
+            date=None,
+            source=f"quail:{text_id}",
+        )
+        articles.setdefault(article.id, article)
+        text_article[text_id] = article.id
+    questions: list[EvalQuestion] = []
+    for n, record in enumerate(_jsonl(folder / "questions.jsonl"), start=1):
+        text_id = str(record.get("text_id"))
+        if text_id not in text_article:
+            raise DatasetError(f"{folder / 'questions.jsonl'}:{n}: unknown text_id {text_id!r}")
+        choices = [str(c) for c in record.get("choices") or []]
+        right = [choices[i] for i in record.get("answer_idx") or [] if 0 <= i < len(choices)]
+        answerable = bool(right) and all(c.lower() != UNANSWERABLE_CHOICE for c in right)
+        questions.append(
+            EvalQuestion(
+                id=f"{text_id}-{record.get('question_id', n)}",
+                question=str(record.get("question", "")),
+                answers=tuple(right) if answerable else (),
+                answerable=answerable,
+                type=str(record.get("question_type") or "") or None,
+                gold_docs={text_article[text_id]: 1} if answerable else {},
+                group=text_id,
+            )
+        )
+    return EvalSet(
+        name=folder.name,
+        format="quail",
+        path=folder,
+        questions=[q for q in questions if q.question.strip()],
+        articles=list(articles.values()),
     )

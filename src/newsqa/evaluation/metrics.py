@@ -159,11 +159,26 @@ def judge(question: EvalQuestion, outcome: Outcome, texts: Mapping[str, str]) ->
         targets=retrieval_targets(question),
         evidence=tuple(evidence_ids(question)),
         ranks=rank_targets(question, outcome.retrieved),
+        # A refusal may show the nearest sentence; it still answers nothing.
         cited=[
-            (citation_support(question, c), verify_citation(c, texts)) for c in outcome.citations
+            (
+                frozenset() if outcome.refused else citation_support(question, c),
+                verify_citation(c, texts),
+            )
+            for c in outcome.citations
         ],
         seconds=outcome.seconds,
         type=question.type,
+        confidence=outcome.confidence,
+        answer_chars=0
+        if outcome.refused or not outcome.answer
+        else len(strip_markers(outcome.answer)),
+        doc_cited=(
+            not outcome.refused
+            and any(c.article_id in question.gold_docs for c in outcome.citations)
+        )
+        if question.gold_docs
+        else None,
     )
 
 
@@ -246,10 +261,12 @@ def answer_metrics(records: Sequence[QuestionRecord]) -> Metrics:
     def predicted(r: QuestionRecord) -> str:
         return "" if r.refused or r.answer is None else strip_markers(r.answer)
 
+    answered = [r.answer_chars for r in records if not r.refused and r.answer]
     return {
         "containment": mean(contains_answer(predicted(r), r.golds) for r in judged),
         "exact_match": mean(exact_match(predicted(r), r.golds) for r in judged),
         "f1": mean(token_f1(predicted(r), r.golds) for r in judged),
+        "answer_chars": percentile(answered, 50),
     }
 
 
@@ -261,6 +278,7 @@ def citation_metrics(records: Sequence[QuestionRecord]) -> Metrics:
     - recall: per answerable question, the share of its gold evidence that is cited
       (a refusal cites nothing: 0);
     - evidence_cited: answerable questions where at least one citation holds gold evidence;
+    - doc_cited: answerable questions with gold documents where a citation is in one;
     - verified: of all citations given, the share whose text is the source's text at
       the cited offsets (checked against the question set's own copy, not the store).
     """
@@ -273,15 +291,24 @@ def citation_metrics(records: Sequence[QuestionRecord]) -> Metrics:
         ),
         "recall": mean(len(cited_sets[id(r)]) / len(r.evidence) for r in with_evidence),
         "evidence_cited": mean(float(bool(cited_sets[id(r)])) for r in with_evidence),
+        "doc_cited": mean(
+            float(r.doc_cited) for r in records if r.answerable and r.doc_cited is not None
+        ),
         "verified": mean(float(v) for v in all_cited),
     }
 
 
 def refusal_metrics(records: Sequence[QuestionRecord]) -> Metrics:
-    """Refusal accuracy on unanswerable questions; wrongly refused share of answerable ones."""
+    """Refusal accuracy on unanswerable questions; wrongly refused share of answerable ones;
+    balanced accuracy (the mean of refusing the one and answering the other)."""
+    refused = mean(float(r.refused) for r in records if not r.answerable)
+    wrongly = mean(float(r.refused) for r in records if r.answerable)
     return {
-        "refusal_accuracy": mean(float(r.refused) for r in records if not r.answerable),
-        "wrongly_refused": mean(float(r.refused) for r in records if r.answerable),
+        "refusal_accuracy": refused,
+        "wrongly_refused": wrongly,
+        "balanced_accuracy": None
+        if refused is None or wrongly is None
+        else (refused + 1.0 - wrongly) / 2,
     }
 
 

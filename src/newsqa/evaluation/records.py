@@ -42,6 +42,7 @@ class Outcome:
     citations: list[Cited]
     retrieved: list[Retrieved]
     seconds: float  # time to answer (or to retrieve, when retrieval only)
+    confidence: float | None = None  # the system's probability that it answered
 
 
 @dataclass
@@ -65,6 +66,9 @@ class QuestionRecord:
     cited: list[tuple[frozenset[str], bool]] = field(default_factory=list)
     seconds: float = 0.0
     type: str | None = None  # the question set's own label (who, quote, follow-up, ...)
+    confidence: float | None = None
+    answer_chars: int = 0  # length of the answer without its markers (0 when refused)
+    doc_cited: bool | None = None  # some citation is in a gold document (None: none named)
 
     @property
     def correct(self) -> bool:

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
+from newsqa.evaluation.records import QuestionRecord
 from newsqa.evaluation.runner import EvalReport
 
 LABELS: dict[str, str] = {
@@ -17,12 +19,15 @@ LABELS: dict[str, str] = {
     "containment": "Answer containment",
     "exact_match": "Exact match (SQuAD)",
     "f1": "Token F1 (SQuAD)",
+    "answer_chars": "Answer length, median chars",
     "precision": "Citation precision",
     "recall": "Citation recall",
     "evidence_cited": "Gold evidence cited",
+    "doc_cited": "Gold document cited",
     "verified": "Citations verified verbatim",
     "refusal_accuracy": "Refused when unanswerable",
     "wrongly_refused": "Refused when answerable",
+    "balanced_accuracy": "Balanced refusal accuracy",
     "p50_ms": "p50 ms per question",
     "p95_ms": "p95 ms per question",
 }
@@ -32,12 +37,15 @@ GROUP_TITLES: dict[str, str] = {
     "citations": "Citations",
     "refusals": "Refusals",
     "latency": "Latency",
+    "reliability": "Reliability of the confidence",
 }
 
 
 def _value(metric: str, value: float | None) -> str:
     if value is None:
         return "–"
+    if metric.endswith("_chars"):
+        return f"{value:.0f}"
     return f"{value:.1f}" if metric.endswith("_ms") else f"{value:.3f}"
 
 
@@ -158,7 +166,8 @@ def plot_group(report: EvalReport, group: str, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    metrics = list(report.runs[0].summary[group])
+    # Shares and milliseconds only: a length in characters has a scale of its own.
+    metrics = [m for m in report.runs[0].summary[group] if not m.endswith("_chars")]
     fig = Figure(figsize=(max(4.0, 1.4 * len(metrics) + 1.5), 3.6), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -181,7 +190,10 @@ def plot_group(report: EvalReport, group: str, path: Path) -> None:
         ha="right",
     )
     # Head room above the tallest bar for its label and a legend that covers no bar.
-    tallest = max((v or 0.0 for r in report.runs for v in r.summary[group].values()), default=0)
+    tallest = max(
+        (v or 0.0 for r in report.runs for m in metrics if (v := r.summary[group].get(m))),
+        default=0,
+    )
     if group == "latency":
         ax.set_ylabel("milliseconds")
         ax.set_ylim(0, max(tallest, 1.0) * 1.35)
@@ -192,6 +204,64 @@ def plot_group(report: EvalReport, group: str, path: Path) -> None:
     ax.legend(fontsize=8, loc="upper left", ncol=len(report.runs), frameon=False)
     fig.tight_layout()
     fig.savefig(path)
+
+
+RELIABILITY_BINS = 10
+
+
+def answered_right(record: QuestionRecord) -> bool:
+    """What ``Answer.confidence`` estimates: the question is answerable and what was
+    retrieved holds its gold evidence (or gold document; answerable alone when the
+    set names neither)."""
+    if not record.answerable:
+        return False
+    return any(record.ranks) if record.targets else True
+
+
+def reliability(records: Sequence[QuestionRecord]) -> list[tuple[float, float, int]]:
+    """(mean confidence, observed share answered right, count) per confidence bin."""
+    bins: list[list[QuestionRecord]] = [[] for _ in range(RELIABILITY_BINS)]
+    for r in records:
+        if r.confidence is not None:
+            bins[min(int(r.confidence * RELIABILITY_BINS), RELIABILITY_BINS - 1)].append(r)
+    return [
+        (
+            sum(r.confidence or 0.0 for r in b) / len(b),
+            sum(answered_right(r) for r in b) / len(b),
+            len(b),
+        )
+        for b in bins
+        if b
+    ]
+
+
+def plot_reliability(records: Sequence[QuestionRecord], path: Path, title: str) -> bool:
+    """A reliability diagram of ``Answer.confidence``; False when no record has one."""
+    points = reliability(records)
+    if not points:
+        return False
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.6, 4.2), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    xs, ys, ns = zip(*points, strict=True)
+    ax.plot(xs, ys, marker="o", label="newsqa")
+    for x, y, n in points:
+        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    total = sum(ns)
+    ece = sum(n * abs(x - y) for x, y, n in points) / total
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (calibrated probability)")
+    ax.set_ylabel("share answerable from what was retrieved")
+    ax.set_title(f"{title}: {total} questions, ECE {ece:.3f}", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    return True
 
 
 def write_report(report: EvalReport, folder: str | Path) -> list[Path]:
@@ -205,6 +275,12 @@ def write_report(report: EvalReport, folder: str | Path) -> list[Path]:
         plot_group(report, group, path)
         charts[group] = path.name
         written.append(path)
+    ours = report.run("newsqa")
+    if ours is not None:
+        path = folder / "reliability.png"
+        if plot_reliability(ours.records, path, report.dataset["name"]):
+            charts["reliability"] = path.name
+            written.append(path)
     summary = folder / "summary.md"
     summary.write_text(format_markdown(report, charts), encoding="utf-8")
     data = folder / "report.json"

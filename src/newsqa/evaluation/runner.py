@@ -33,6 +33,7 @@ from newsqa.evaluation.records import (
 from newsqa.ingest import ingest_parsed
 from newsqa.models import Article
 from newsqa.qa import NewsQA, QuestionError
+from newsqa.retrieval import Filters
 from newsqa.settings import Settings
 
 # Passages retrieved when documents are ranked by their best passage: enough for
@@ -48,6 +49,15 @@ class NewsQASystem:
     def __init__(self, settings: Settings, k: int | None = None) -> None:
         self.qa = NewsQA(settings)
         self.k = k
+        self._library: list[str] | None = None  # every article id, for held-out questions
+
+    def allowed(self, question: EvalQuestion) -> list[str] | None:
+        """The articles ``question`` may draw on: all but its held-out ones (None: all)."""
+        if not question.excluded:
+            return None
+        if self._library is None:
+            self._library = [a.id for a in self.qa.articles()]
+        return [a for a in self._library if a not in question.excluded]
 
     def ingest(self, articles: Sequence[Article], *, progress: bool) -> IngestStats:
         t0 = time.perf_counter()
@@ -57,7 +67,11 @@ class NewsQASystem:
             articles, desc="Chunking", unit="article", disable=not progress, file=sys.stderr
         )
         report = ingest_parsed(
-            self.qa.store, ((a.source, [a]) for a in planning), self.qa.settings, progress
+            self.qa.store,
+            self.qa.ingest_embeddings,
+            ((a.source, [a]) for a in planning),
+            self.qa.settings,
+            progress,
         )
         planning.close()
         # Build the BM25 index now, so it counts as ingest time rather than as the
@@ -74,24 +88,29 @@ class NewsQASystem:
         query = question.question
         text: str | None = None
         citations: list[Cited] = []
-        refused, seconds = False, 0.0
+        refused, seconds, confidence = False, 0.0, None
+        allowed = self.allowed(question)
         if answer:
             t0 = time.perf_counter()
             try:
-                result = self.qa.ask(question.question, list(question.history), k=self.k)
+                result = self.qa.ask(
+                    question.question, list(question.history), k=self.k, article_ids=allowed
+                )
             except QuestionError as exc:  # e.g. an empty question in the set
                 return Outcome(str(exc), True, [], [], time.perf_counter() - t0)
             seconds = time.perf_counter() - t0
             refused, text = not result.answerable, result.text
+            confidence = result.confidence
             citations = [Cited(c.article_id, c.text, c.start, c.end) for c in result.citations]
             # Retrieval is scored on the question ask actually searched (follow-ups resolved).
             query = result.standalone_question or query
         t0 = time.perf_counter()
-        hits = self.qa.search.search(query, depth).hits
+        filters = Filters(article_ids=tuple(allowed)) if allowed is not None else None
+        hits = self.qa.search.search(query, depth, filters).hits
         if not answer:
             seconds = time.perf_counter() - t0
         retrieved = [Retrieved(h.passage.article_id, h.passage.text) for h in hits]
-        return Outcome(text, refused, citations, retrieved, seconds)
+        return Outcome(text, refused, citations, retrieved, seconds, confidence)
 
 
 @dataclass
@@ -183,7 +202,7 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate newsqa (and the baseline) on ``evalset`` in a temporary store.
 
-    ``settings`` tune the system under test (top_k, min_support, ...); where its
+    ``settings`` tune the system under test (top_k, min_confidence, ...); where its
     store lives is always overridden. ``k`` is the passages given to the answerer.
     """
     base = settings or Settings()
@@ -195,7 +214,7 @@ def evaluate(
             "retrieval_depth": depth,
             "chunk_chars": base.chunk_chars,
             "candidates": base.candidates,
-            "min_support": base.min_support,
+            "min_confidence": base.min_confidence,
             "answer_mode": base.answer_mode,
             "baseline": baseline,
         },
