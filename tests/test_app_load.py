@@ -6,8 +6,9 @@ the moment the previous answer shows. This is the case from issue 14 that lost 1
 of 40 questions (the first ones, typed during the warm-up, and ones typed while
 the previous run was still rendering). Every question must show exactly once, in
 the order asked, answered with the text that answers it; two sessions end on a
-follow-up ("What did she say?"), which only comes out right if its question was
-answered after the one before it.
+follow-up ("What did she say?"), which is read as "What did Maria Zakharova
+say?" (the caption under its answer says so) only if it was answered after the
+question before it, with that answer in its history.
 
 The harness is ``benchmarks/app_load.py``; its ``load`` command measures the
 same thing with 1, 8 and 20 sessions, before and after. Run with ``-s`` to see
@@ -49,7 +50,7 @@ def plan() -> list[list[app_load.Question]]:
     ]
     follow_up = [
         app_load.Question("Who is Maria Zakharova?", "Maria Zakharova"),
-        app_load.Question("What did she say?", "bad consequences for Germany"),
+        app_load.Question("What did she say?", "What did Maria Zakharova say?"),
     ]
     sessions = []
     for s in range(SESSIONS):
@@ -114,7 +115,7 @@ def test_questions_typed_back_to_back_are_answered_in_order(library: Path, tmp_p
     peskov = app_load.Question("What did Peskov say?", "We want to know what the investigation")
     who = app_load.Question("Who is Maria Zakharova?", "Maria Zakharova")
     # A follow-up: right only if answered after the question before it.
-    she = app_load.Question("What did she say?", "bad consequences for Germany")
+    she = app_load.Question("What did she say?", "What did Maria Zakharova say?")
     town = app_load.Question("What did Mayor Hawthorne say?", "rebuild the Hollowmere footbridge")
     plan = [[peskov, who, she, town], [town, peskov, who, she]]
     result, sessions, server_log = app_load.run_load(

@@ -57,6 +57,8 @@ def test_lookup_and_totals(catalog: Catalog) -> None:
     found = catalog.get("a1")
     assert found is not None and found.title == "Kenya election result"
     assert catalog.get("gone") is None
+    with pytest.raises(KeyError):
+        catalog["gone"]
     assert not Catalog("empty", [])
 
 

@@ -46,7 +46,7 @@ from newsqa_ui import (
 )
 from streamlit.delta_generator import DeltaGenerator
 
-from newsqa import ArticleInfo, NewsQA, NewsQAError, Settings
+from newsqa import NewsQA, NewsQAError, Settings
 from newsqa.catalog import Catalog
 from newsqa.runtime import configure_process
 
@@ -428,7 +428,7 @@ def remove_section(qa: NewsQA, catalog: Catalog) -> None:
     choice = st.selectbox(
         "Article",
         picker_ids(catalog, [chosen] if chosen else []),
-        format_func=lambda i: article_label(catalog.get(i) or _gone(i)),
+        format_func=lambda i: article_label(catalog[i]),
         index=None,
         placeholder="Choose an article",
         key="remove_choice",
@@ -462,10 +462,6 @@ def remove_section(qa: NewsQA, catalog: Catalog) -> None:
         width="stretch",
     )
     no.button("Cancel", on_click=cancel_remove, key="remove_cancel", width="stretch")
-
-
-def _gone(article_id: str) -> ArticleInfo:
-    return ArticleInfo(article_id, "(removed)", None, "", 0, 0)
 
 
 def options_section(catalog: Catalog, settings: Settings) -> None:
@@ -510,7 +506,7 @@ def options_section(catalog: Catalog, settings: Settings) -> None:
     st.multiselect(
         "Only these articles",
         picker_ids(catalog, list(st.session_state.get("opt_articles") or [])),
-        format_func=lambda i: article_label(catalog.get(i) or _gone(i)),
+        format_func=lambda i: article_label(catalog[i]),
         placeholder="All articles",
         key="opt_articles",
         help=PICKER_HELP,

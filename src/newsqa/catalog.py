@@ -79,6 +79,10 @@ class Catalog:
     def _haystacks(self) -> tuple[str, ...]:
         return tuple(_haystack(a) for a in self.articles)
 
+    def __getitem__(self, article_id: str) -> ArticleInfo:
+        """The article with this id; KeyError if it is not in this version."""
+        return self._by_id[article_id]
+
     def get(self, article_id: str) -> ArticleInfo | None:
         """The article with this id, or None if it is not in this version."""
         return self._by_id.get(article_id)
