@@ -25,13 +25,20 @@ Libraries, built once under ``benchmarks/out/app-load/`` (git-ignored) and reuse
 ``seed+bbc``  the seed article and the 2,225 BBC News articles (2,226 articles)
 ``10k``       those plus the 2017 news articles and Reuters-21578 bodies, to
               10,000 articles
+``10k-hashed`` the same 10,000 articles, stored with stand-in vectors (a unit
+              vector seeded by each text's hash) instead of MiniLM's: it builds
+              in minutes on a CPU, for the ``rerun`` figures, whose reruns read
+              article records, never vectors. Its answers are meaningless; its
+              "ask a question" row times the path, not the answer.
 
 How to run::
 
     .venv/bin/python benchmarks/app_load.py build seed+bbc      # once
     .venv/bin/python benchmarks/app_load.py load --sessions 1 8 20 --baseline main
-    .venv/bin/python benchmarks/app_load.py build 10k            # once
+    .venv/bin/python benchmarks/app_load.py build 10k            # once (hours on 2 cores)
     .venv/bin/python benchmarks/app_load.py rerun --baseline main
+    .venv/bin/python benchmarks/app_load.py build 10k-hashed     # once (minutes)
+    .venv/bin/python benchmarks/app_load.py rerun --library 10k-hashed --baseline main
 
 ``tests/test_app_load.py`` runs the ``load`` harness with 8 sessions in CI. The
 machine is shared: read the ratios within one run, next to the load average.
@@ -41,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -51,16 +59,23 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from common import OUT, ROOT, SHARED_DATA, load_str, log, median, need, percentile, save_json, table
 
+from newsqa.store.records import DIM
+
 APP_OUT = OUT / "app-load"
-LIBRARIES = {"seed+bbc": APP_OUT / "seed+bbc", "10k": APP_OUT / "10k"}
+LIBRARIES = {
+    "seed+bbc": APP_OUT / "seed+bbc",
+    "10k": APP_OUT / "10k",
+    "10k-hashed": APP_OUT / "10k-hashed",
+}
 BBC = SHARED_DATA / "bbc_news" / "bbc_news_2225.jsonl"
 TEN_K = 10_000
 CHROMIUM = Path("/usr/bin/chromium")
@@ -333,8 +348,11 @@ async def run_session(
 ) -> SessionResult:
     """One user: open the app, type each question the moment the last answer shows (or,
     with ``wait_for_answers=False``, all of them straight away, one after another)."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
     page = await context.new_page()
+    gave_up = ""
     try:
         await page.goto(url, timeout=STARTUP_S * 1000)
         box = page.get_by_test_id("stChatInputTextArea")
@@ -344,7 +362,14 @@ async def run_session(
             # fill() waits until the box takes text: at first, until the app is ready.
             timeout = FIRST_QUESTION_S if i == 0 else ANSWER_S
             t_fill = time.perf_counter()
-            await box.fill(question.text, timeout=timeout * 1000)
+            try:
+                await box.fill(question.text, timeout=timeout * 1000)
+            except PlaywrightTimeout:
+                # The app never offered an input box that takes text: this question and
+                # the rest are lost (never shown), not a crash of the harness.
+                gave_up = f"the chat input took no text for {timeout} s: {question.text!r}"
+                asked.extend(Asked(q.text) for q in questions[i:])
+                break
             t0 = time.perf_counter()
             await box.press("Enter")
             record = Asked(question.text, input_wait_s=t0 - t_fill if i else 0.0)
@@ -360,6 +385,8 @@ async def run_session(
         await page.wait_for_timeout(300)
         transcript = await page.evaluate(TRANSCRIPT_JS)
         result = check_transcript(asked, transcript, questions)
+        if gave_up:
+            result.problems.append(gave_up)
         if result.problems and evidence is not None:
             # What the person would have seen, for whoever reads the failure.
             await page.screenshot(path=str(evidence.with_suffix(".png")))
@@ -519,8 +546,53 @@ def variants(baseline: str | None) -> list[tuple[str, Path]]:
 # -- libraries ------------------------------------------------------------------------------
 
 
+class HashedVectors:
+    """Stand-in for the ingest model: each text's vector is a unit vector seeded by its
+    hash. Only for ``10k-hashed``, a library built to time reruns, not to answer."""
+
+    @staticmethod
+    def _unit(text: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+        vector = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+        return vector / float(np.linalg.norm(vector))
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return np.stack([self._unit(t) for t in texts])
+
+    def encode_passages(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[tuple[int, int]]],
+        on_batch: Callable[[int], object] | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        sentences = [self.encode([t[a:b] for a, b in s]) for t, s in zip(texts, spans, strict=True)]
+        if on_batch is not None:
+            on_batch(len(texts))
+        return self.encode(texts), sentences
+
+
+def extra_records(path: Path, wanted: int) -> Path:
+    """Up to ``wanted`` (plus a few, for refusals) non-BBC news records as JSONL."""
+    from common import news_records
+
+    with path.open("w", encoding="utf-8") as out:
+        n = 0
+        for title, text, day, source in news_records():
+            if source.startswith("bbc:"):
+                continue  # ingested from the BBC file itself
+            out.write(json.dumps({"title": title, "text": text, "date": day, "source": source}))
+            out.write("\n")
+            n += 1
+            if n >= wanted + 50:  # a few records may be refused (too short, duplicates)
+                break
+    return path
+
+
 def build_library(name: str) -> Path:
-    """Build a library once (reused by later runs): seed+bbc, or 10k on top of it."""
+    """Build a library once (reused by later runs): seed+bbc, 10k on top of it, or
+    10k-hashed from scratch."""
     from newsqa import NewsQA, Settings
 
     target = LIBRARIES[name]
@@ -530,27 +602,22 @@ def build_library(name: str) -> Path:
     if name == "seed+bbc":
         qa = NewsQA(Settings(data_dir=target))
         report = qa.ingest([ROOT / "seeds", need(BBC)], progress=True)
+    elif name == "10k-hashed":
+        from newsqa.ingest import ingest_paths
+
+        qa = NewsQA(Settings(data_dir=target))
+        extra = extra_records(APP_OUT / "10k-hashed-extra.jsonl", TEN_K - 1 - 2_225)
+        vectors: Any = HashedVectors()
+        report = ingest_paths(
+            qa.store, vectors, [ROOT / "seeds", need(BBC), extra], qa.settings, progress=True
+        )
     else:
         base = build_library("seed+bbc")
         if not target.exists():
             shutil.copytree(base, target, ignore=shutil.ignore_patterns("complete"))
-        from common import news_records
-
         qa = NewsQA(Settings(data_dir=target))
-        wanted = TEN_K - len(qa.articles())
-        records = APP_OUT / "10k-extra.jsonl"
-        with records.open("w", encoding="utf-8") as out:
-            n = 0
-            for title, text, day, source in news_records():
-                if source.startswith("bbc:"):
-                    continue  # already in from the BBC file
-                out.write(
-                    json.dumps({"title": title, "text": text, "date": day, "source": source}) + "\n"
-                )
-                n += 1
-                if n >= wanted + 50:  # a few records may be refused (too short, duplicates)
-                    break
-        report = qa.ingest([records], progress=True)
+        extra = extra_records(APP_OUT / "10k-extra.jsonl", TEN_K - len(qa.articles()))
+        report = qa.ingest([extra], progress=True)
     count = len(qa.articles())
     log(f"{name}: {count} articles, {qa.store.count_passages()} passages; {report.summary()}")
     (target / "complete").write_text(f"{count}\n")
