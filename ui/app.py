@@ -632,27 +632,31 @@ def follow_jobs(
     the jobs go on, and the next run picks them up."""
     conversation: Conversation = st.session_state.conversation
     conversation.advance(qa, work.asks)
-    for turn in conversation.pending():
-        if id(turn) in slots:
-            show_waiting(turn, slots[id(turn)])
+    # The unanswered turns this run drew, oldest first (later ones: the next run's).
+    drawn = [t for t in conversation.turns if id(t) in slots]
+    for turn in drawn:
+        show_waiting(turn, slots[id(turn)])
     while True:
         upload: Upload | None = st.session_state.upload
         if upload is not None and upload.finished:
             finish_upload(upload)  # reruns, so the library lists the new articles
         if upload is not None and upload_slot is not None:
             show_upload_progress(upload, upload_slot)
-        turn = conversation.advance(qa, work.asks)
-        if turn is not None and id(turn) not in slots:
-            turn = None  # queued after this run drew the chat: the next run shows it
-        if turn is None and upload is None:
+        conversation.advance(qa, work.asks)
+        # Every answer that has come, whichever look noticed it: a job may finish
+        # between one look's timeout and the next, and its slot must not be left
+        # saying "Searching…" when this run ends.
+        for turn in drawn:
+            if turn.done and id(turn) in slots:
+                show_answer(turn, slots.pop(id(turn)))
+        waiting = next((t for t in drawn if id(t) in slots), None)
+        if waiting is None and upload is None:
             return
-        if turn is None:
+        if waiting is None:
             assert upload is not None
             upload.wait(POLL_S)
-        elif turn.wait(POLL_S):
-            show_answer(turn, slots.pop(id(turn)))
-        else:
-            show_waiting(turn, slots[id(turn)])
+        elif not waiting.wait(POLL_S):
+            show_waiting(waiting, slots[id(waiting)])
 
 
 def main() -> None:
