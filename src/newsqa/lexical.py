@@ -30,6 +30,7 @@ from bm25s.tokenization import Tokenized, Tokenizer
 from newsqa.lexicon import stemmer
 from newsqa.models import date_to_int
 from newsqa.store import Store, StoredPassage
+from newsqa.text import QUESTION_WORDS, WORD
 
 _META = "newsqa_meta.json"
 _TOKENS = "newsqa_tokens.npz"  # every passage's token ids, for incremental updates
@@ -304,7 +305,7 @@ class LexicalIndex:
         if not mask.any():
             return []
         query_ids = index.tokenizer.tokenize(
-            [query], update_vocab=False, return_as="ids", show_progress=False
+            [_content(query)], update_vocab=False, return_as="ids", show_progress=False
         )
         k = min(k, len(index.ids))
         docs, scores = index.retriever.retrieve(
@@ -315,6 +316,14 @@ class LexicalIndex:
             for doc, score in zip(docs[0], scores[0], strict=True)
             if score > 0
         ]
+
+
+def _content(query: str) -> str:
+    """The query without its question words: in "What did Sejerstad say?" only the name
+    should count, and "what" and "did" match a tenth of the passages (BM25's stopword
+    list is Lucene's 33 words). A query of question words alone is kept as it is."""
+    kept = [w for w in WORD.findall(query) if w.lower() not in QUESTION_WORDS]
+    return " ".join(kept) or query
 
 
 def _passing(
