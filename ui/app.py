@@ -6,42 +6,48 @@ Start it with ``make run`` (which ingests ``seeds/`` first) or::
 
 Settings come from the same ``NEWSQA_*`` environment variables as the CLI. The
 app is deliberately thin: it calls the public :class:`newsqa.NewsQA` API and only
-decides how results look (see ``newsqa_ui``). One ``NewsQA`` is cached per server
-process and shared by every browser tab; calls into it go through one lock,
-because the store reopens itself when another process writes and the BM25 index
-rebuilds after a write, neither of which is safe to run twice at once in one
-process. Other processes (``newsqa ingest`` in a terminal) are kept in step by
-the store's own file lock and generation stamp.
+decides how results look (see ``newsqa_ui``) and when work runs (see
+``newsqa_jobs``, which also says why). One ``NewsQA`` per server process serves
+every browser tab; its reads run side by side and it takes care of its own
+writers (see ``newsqa.qa``). Other processes (``newsqa ingest`` in a terminal)
+are kept in step by the store's file lock and generation stamp.
+
+Every question is kept from the moment it is submitted: the chat input's
+callback queues it, a job answers it, and each run only shows the conversation
+and waits on its oldest unanswered question, ``POLL_S`` at a time, so that a new
+question interrupts the wait and shows at once.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import date
-from typing import Literal
 
 import streamlit as st
+from newsqa_jobs import AskOptions, ChatTurn, Conversation, LibraryLoader, Upload, start_upload
 from newsqa_ui import (
     CSS,
     EXAMPLE_QUESTIONS,
     UPLOAD_TYPES,
     FileOutcome,
-    SourceCard,
     answer_caption,
     answer_html,
     article_label,
-    build_source_cards,
+    describe_error,
     escape_markdown,
-    ingest_uploads,
     library_html,
+    library_summary,
+    page_label,
     result_line,
     sources_html,
 )
+from streamlit.delta_generator import DeltaGenerator
 
-from newsqa import Answer, ArticleInfo, NewsQA, NewsQAError, QuestionError, Settings
+from newsqa import NewsQA, NewsQAError, Settings
+from newsqa.catalog import Catalog
 from newsqa.runtime import configure_process
 
 log = logging.getLogger("newsqa.app")
@@ -53,51 +59,52 @@ MAX_K = 20
 # too recent for an archive.
 EARLIEST = date(1800, 1, 1)
 LATEST = date(2200, 12, 31)
-
-
-@dataclass
-class ChatTurn:
-    """One question and what came back: an answer (with its source cards) or an error."""
-
-    question: str
-    answer: Answer | None = None
-    # Built when the answer arrives, so a rerun shows the same passages even if
-    # the article has been removed since.
-    cards: list[SourceCard] = field(default_factory=list)
-    error: str = ""
-    level: Literal["warning", "error"] = "error"
+# How often a run waiting on a job looks again. Each look is a Streamlit call, the
+# point where a new question can stop the run, so this bounds how long a question
+# takes to show while another is being answered.
+POLL_S = 0.2
+# Questions answered at once across all sessions. Asks are short (tens of ms) and
+# share two CPU cores here; more threads than that mostly add contention.
+ASK_WORKERS = 4
+LIBRARY_PAGE = 10  # articles per page in the sidebar
+PICKER_LIMIT = 50  # articles offered by the pickers: those that match the library search
 
 
 @dataclass(frozen=True)
-class AskOptions:
-    """The sidebar's retrieval options, as ``NewsQA.ask`` keyword arguments."""
+class Slot:
+    """Where an unanswered turn's reply goes: a status line, then the answer below it."""
 
-    k: int
-    date_from: str | None
-    date_to: str | None
-    article_ids: list[str] | None
-    mode: str
+    box: DeltaGenerator
+    line: DeltaGenerator
+
+
+@dataclass(frozen=True)
+class Workers:
+    """Process-wide thread pools: one for answering questions, one for uploads."""
+
+    asks: ThreadPoolExecutor
+    uploads: ThreadPoolExecutor
 
 
 # -- shared resources ------------------------------------------------------------------
 
 
-@st.cache_resource(show_spinner="Loading the language model and your library…")
-def load_library(settings_key: str, _settings: Settings) -> tuple[NewsQA, threading.RLock]:
-    """The process-wide ``NewsQA`` (model loaded, store open) and the lock around it.
+@st.cache_resource(show_spinner=False)
+def library_loader(settings_key: str, _settings: Settings) -> LibraryLoader:
+    """The process-wide library, loading in the background from the first visit on.
 
     Keyed by the settings so a process serving one configuration loads exactly
     once, while tests that point ``NEWSQA_DATA_DIR`` elsewhere get their own.
     """
-    qa = NewsQA(_settings)
-    qa.articles()  # opens the store now, not on the first question
-    try:
-        # Loads the model and the BM25 index, so the first question is as fast as
-        # the tenth. A refusal is fine; only the loading matters.
-        qa.ask("What happened?")
-    except Exception:  # warm-up only: a real question will report the problem
-        log.warning("warm-up question failed", exc_info=True)
-    return qa, threading.RLock()
+    return LibraryLoader(_settings)
+
+
+@st.cache_resource(show_spinner=False)
+def workers() -> Workers:
+    return Workers(
+        asks=ThreadPoolExecutor(ASK_WORKERS, thread_name_prefix="newsqa-ask"),
+        uploads=ThreadPoolExecutor(1, thread_name_prefix="newsqa-upload"),
+    )
 
 
 def generative_available(settings: Settings) -> bool:
@@ -110,55 +117,109 @@ def generative_available(settings: Settings) -> bool:
 
 def init_state() -> None:
     defaults: dict[str, object] = {
-        "turns": [],
-        "pending_question": None,
+        "conversation": Conversation(),
         "uploader_key": 0,
+        "upload": None,
         "upload_results": [],
         "confirm_remove": None,
         "flash": None,
+        "library_page": 0,
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
 
 
+def current_options() -> AskOptions:
+    """The sidebar's options as they are now (callbacks run before the sidebar is drawn)."""
+    state = st.session_state
+    settings: Settings = state.settings
+    date_from, date_to = state.get("opt_from"), state.get("opt_to")
+    article_ids = state.get("opt_articles") or None
+    mode = state.get("opt_mode") or settings.answer_mode
+    return AskOptions(
+        k=int(state.get("opt_k") or settings.top_k),
+        date_from=date_from.isoformat() if isinstance(date_from, date) else None,
+        date_to=date_to.isoformat() if isinstance(date_to, date) else None,
+        article_ids=tuple(article_ids) if article_ids else None,
+        # A generative mode set in the environment cannot run without a model.
+        mode=mode if generative_available(settings) else "extractive",
+    )
+
+
+def queue_question(question: str) -> None:
+    """Keep a question in the conversation; called from widget callbacks, which run
+    before the script body, so a run stopped later cannot lose it."""
+    st.session_state.conversation.add(question, current_options())
+
+
+def submit_chat() -> None:
+    question = st.session_state.get("chat_input")
+    if isinstance(question, str) and question:
+        queue_question(question)
+
+
 def new_chat() -> None:
-    st.session_state.turns = []
-    st.session_state.pending_question = None
-
-
-def ask_example(question: str) -> None:
-    st.session_state.pending_question = question
+    st.session_state.conversation = Conversation()
 
 
 def clear_upload_results() -> None:
     st.session_state.upload_results = []
 
 
-def history_pairs(turns: list[ChatTurn]) -> list[tuple[str, str]]:
-    """The conversation so far as ``NewsQA.ask`` wants it: (question, answer text)."""
-    return [(t.question, t.answer.text) for t in turns if t.answer is not None]
+# -- loading -----------------------------------------------------------------------------
 
 
-# -- error display -----------------------------------------------------------------------
+def header() -> None:
+    st.title("newsqa", anchor=False, icon=":material/newspaper:")
+    st.caption("Ask questions about your news articles. Every answer cites its sentences.")
 
 
-def describe_error(exc: Exception, doing: str) -> str:
-    """A user-facing message for an exception; the traceback goes to the server log only."""
-    if isinstance(exc, NewsQAError):  # expected: its message says what to do
-        return f"The library could not be {doing}: {exc}"
-    log.exception("unexpected error while %s", doing)
-    return (
-        f"Something went wrong ({type(exc).__name__}: {exc}). "
-        "Details are in the server log; please try again."
+def show_loading(loader: LibraryLoader, settings: Settings) -> None:
+    """Until the library is ready: a status line, and a chat input that takes nothing yet.
+
+    A disabled input rather than one that accepts a question nobody can answer yet.
+    """
+    header()
+    with st.sidebar:
+        st.subheader("Library", anchor=False)
+        st.caption("Loading…")
+    status = st.empty()
+    st.chat_input(
+        "Ask about your articles… (one moment: loading)",
+        key="chat_input",
+        max_chars=settings.max_question_chars,
+        disabled=True,
     )
+    shown = -1
+    while not loader.wait(POLL_S):
+        seconds = int(loader.elapsed)
+        if seconds != shown:
+            shown = seconds
+            status.info(
+                f"Loading the language model and your library… {seconds} s",
+                icon=":material/hourglass_top:",
+            )
+    st.rerun()
+
+
+def retry_loading() -> None:
+    library_loader.clear()
+
+
+def show_load_error(loader: LibraryLoader) -> None:
+    header()
+    assert loader.error is not None
+    st.error(escape_markdown(describe_error(loader.error, "opened")), icon=":material/error:")
+    st.button("Try again", on_click=retry_loading, key="retry_loading", icon=":material/refresh:")
 
 
 # -- sidebar -----------------------------------------------------------------------------
 
 
 def sidebar(
-    qa: NewsQA, lock: threading.RLock, articles: list[ArticleInfo], settings: Settings
-) -> AskOptions:
+    qa: NewsQA, catalog: Catalog, settings: Settings, work: Workers
+) -> DeltaGenerator | None:
+    """The sidebar; returns the slot where a running upload shows its progress."""
     with st.sidebar:
         st.button(
             "New chat",
@@ -167,70 +228,151 @@ def sidebar(
             width="stretch",
             key="new_chat",
         )
-        library_section(qa, lock, articles)
+        upload_slot = library_section(qa, catalog, work)
         st.divider()
-        return options_section(articles, settings)
+        options_section(catalog, settings)
+    return upload_slot
 
 
-def library_section(qa: NewsQA, lock: threading.RLock, articles: list[ArticleInfo]) -> None:
+def library_section(qa: NewsQA, catalog: Catalog, work: Workers) -> DeltaGenerator | None:
     st.subheader("Library", anchor=False)
+    show_flash()
+    if catalog:
+        st.caption(library_summary(len(catalog), catalog.passages))
+        browse_section(catalog)
+    else:
+        st.caption("No articles yet: add some below.")
+    with st.expander("Add articles", icon=":material/upload_file:", expanded=not catalog):
+        upload_slot = upload_section(qa, work)
+    show_upload_results()
+    if catalog:
+        with st.expander("Remove an article", icon=":material/delete:"):
+            remove_section(qa, catalog)
+    return upload_slot
+
+
+def show_flash() -> None:
     flash = st.session_state.flash
     if flash is not None:
         st.session_state.flash = None  # shown once, after the rerun that caused it
         kind, message = flash
         show = {"success": st.success, "error": st.error}.get(kind, st.info)
         show(escape_markdown(message))
-    if articles:
-        passages = sum(a.passages for a in articles)
-        st.caption(
-            f"{len(articles)} article{'' if len(articles) == 1 else 's'} · {passages} passages"
-        )
-        # A scrolling box keeps a long library from pushing the options off screen.
-        box = st.container(height=280) if len(articles) > 4 else st.container()
-        box.html(library_html(articles))
-    else:
-        st.caption("No articles yet: add some below.")
-
-    with st.expander("Add articles", icon=":material/upload_file:", expanded=not articles):
-        upload_section(qa, lock)
-    show_upload_results()
-    if articles:
-        with st.expander("Remove an article", icon=":material/delete:"):
-            remove_section(qa, lock, articles)
 
 
-def upload_section(qa: NewsQA, lock: threading.RLock) -> None:
-    files = st.file_uploader(
+def first_library_page() -> None:
+    st.session_state.library_page = 0
+
+
+def turn_library_page(step: int) -> None:
+    st.session_state.library_page += step
+
+
+def browse_section(catalog: Catalog) -> None:
+    """One page of the library, searchable: never the whole list, which may be thousands."""
+    query = st.text_input(
+        "Search the library",
+        key="library_query",
+        placeholder="Search by title, source or date",
+        label_visibility="collapsed",
+        on_change=first_library_page,
+    )
+    page = catalog.page(query, st.session_state.library_page, LIBRARY_PAGE)
+    st.session_state.library_page = page.page  # clamped, e.g. after a removal
+    if not page.matches:
+        st.caption(f"No article matches “{escape_markdown(query.strip())}”.")
+        return
+    st.html(library_html(page.articles))
+    if page.pages == 1 and page.matches == len(catalog):
+        return
+    back, where, forward = st.columns([1, 3, 1], vertical_alignment="center")
+    back.button(
+        "",
+        icon=":material/chevron_left:",
+        key="library_back",
+        disabled=page.page == 0,
+        on_click=turn_library_page,
+        args=(-1,),
+        help="Previous page",
+    )
+    where.caption(page_label(page.first, page.last, page.matches, len(catalog)))
+    forward.button(
+        "",
+        icon=":material/chevron_right:",
+        key="library_forward",
+        disabled=page.page >= page.pages - 1,
+        on_click=turn_library_page,
+        args=(1,),
+        help="Next page",
+    )
+
+
+def picker_ids(catalog: Catalog, chosen: list[str]) -> list[str]:
+    """What a picker offers: the articles already chosen, then the first matches of the
+    library search (a list of thousands would be sent to the browser on every rerun)."""
+    matches = catalog.search(st.session_state.get("library_query") or "")
+    offered = [i for i in chosen if catalog.get(i) is not None]
+    offered += [a.id for a in matches[:PICKER_LIMIT] if a.id not in offered]
+    return offered
+
+
+PICKER_HELP = (
+    f"Offers the first {PICKER_LIMIT} articles that match the library search above: "
+    "search there to find others."
+)
+
+
+def upload_section(qa: NewsQA, work: Workers) -> DeltaGenerator | None:
+    """The uploader; returns a slot for the progress of a running upload."""
+    upload: Upload | None = st.session_state.upload
+    if upload is not None:
+        # The job runs on; the slot shows its progress until the end of this run.
+        return st.empty()
+    st.file_uploader(
         "Article files",
         type=list(UPLOAD_TYPES),
         accept_multiple_files=True,
-        # A new key after each ingest empties the uploader, so the same files are
+        # A new key after each upload empties the uploader, so the same files are
         # not offered (and re-ingested) again.
         key=f"uploader_{st.session_state.uploader_key}",
         help="Plain text or Markdown (optional title:/date:/source: front matter), HTML "
         "pages, or JSON/JSONL records with title, date, text and url fields.",
     )
-    if not st.button(
-        "Add to library", type="primary", disabled=not files, width="stretch", key="add_files"
-    ):
-        return
-    uploads = [(f.name, f.getvalue()) for f in files or []]
-    bar = st.progress(0.0, text="Starting…")
+    files = st.session_state.get(f"uploader_{st.session_state.uploader_key}")
+    st.button(
+        "Add to library",
+        type="primary",
+        disabled=not files,
+        width="stretch",
+        key="add_files",
+        on_click=add_files,
+        args=(qa, work),
+    )
+    return None
 
-    def on_progress(done: int, total: int, name: str) -> None:
-        text = (
-            f"Adding {escape_markdown(name)} ({done + 1} of {total})…"
-            if name
-            else f"Added {total} file{'' if total == 1 else 's'}"
-        )
-        bar.progress(done / max(total, 1), text=text)
 
-    with st.spinner("Reading and indexing the articles…"):
-        outcome = ingest_uploads(qa, uploads, lock=lock, on_progress=on_progress)
-    st.session_state.upload_results = outcome.results
-    st.session_state.uploader_key += 1
-    # Rerun so the article list, the pickers and the empty-library notice all
-    # reflect the new articles.
+def add_files(qa: NewsQA, work: Workers) -> None:
+    """Start ingesting the chosen files (a job: a question typed meanwhile stops nothing)."""
+    files = st.session_state.get(f"uploader_{st.session_state.uploader_key}") or []
+    uploads = [(f.name, f.getvalue()) for f in files]
+    if uploads:
+        st.session_state.upload = start_upload(qa, uploads, work.uploads)
+        st.session_state.upload_results = []
+        st.session_state.uploader_key += 1
+
+
+def show_upload_progress(upload: Upload, slot: DeltaGenerator) -> None:
+    done = min(upload.done, upload.total)
+    name = escape_markdown(upload.current)
+    text = f"Adding {name} ({done + 1} of {upload.total})…" if name else "Reading the files…"
+    slot.progress(done / max(upload.total, 1), text=text)
+
+
+def finish_upload(upload: Upload) -> None:
+    """Keep an upload's results for the sidebar, then rerun so the library shows them."""
+    assert upload.outcome is not None
+    st.session_state.upload_results = upload.outcome.results
+    st.session_state.upload = None
     st.rerun()
 
 
@@ -259,12 +401,11 @@ def cancel_remove() -> None:
     st.session_state.confirm_remove = None
 
 
-def confirm_remove(qa: NewsQA, lock: threading.RLock, article_id: str, title: str) -> None:
+def confirm_remove(qa: NewsQA, article_id: str, title: str) -> None:
     """Remove the article. A callback, so the run that follows already lists the library
     without it (and may reset the picker, which a script cannot once it is drawn)."""
     try:
-        with lock:
-            removed = qa.remove(article_id)
+        removed = qa.remove(article_id)
         st.session_state.flash = (
             ("success", f"Removed “{title}”.")
             if removed
@@ -276,21 +417,22 @@ def confirm_remove(qa: NewsQA, lock: threading.RLock, article_id: str, title: st
     st.session_state.remove_choice = None
 
 
-def remove_section(qa: NewsQA, lock: threading.RLock, articles: list[ArticleInfo]) -> None:
-    by_id = {a.id: a for a in articles}
+def remove_section(qa: NewsQA, catalog: Catalog) -> None:
     # Forget a choice whose article is gone (removed here or by another process).
-    if st.session_state.get("remove_choice") not in by_id:
+    if catalog.get(st.session_state.get("remove_choice") or "") is None:
         st.session_state.remove_choice = None
-    if st.session_state.confirm_remove not in by_id:
+    if catalog.get(st.session_state.confirm_remove or "") is None:
         st.session_state.confirm_remove = None
 
+    chosen = st.session_state.remove_choice
     choice = st.selectbox(
         "Article",
-        list(by_id),
-        format_func=lambda i: article_label(by_id[i]),
+        picker_ids(catalog, [chosen] if chosen else []),
+        format_func=lambda i: article_label(catalog[i]),
         index=None,
         placeholder="Choose an article",
         key="remove_choice",
+        help=PICKER_HELP,
     )
     pending = st.session_state.confirm_remove
     if pending is None or pending != choice:
@@ -303,7 +445,8 @@ def remove_section(qa: NewsQA, lock: threading.RLock, articles: list[ArticleInfo
         )
         return
 
-    info = by_id[pending]
+    info = catalog.get(pending)
+    assert info is not None
     st.warning(
         f"Remove **{escape_markdown(info.title)}** ({info.passages} passages) from the "
         "library? This cannot be undone.",
@@ -314,16 +457,18 @@ def remove_section(qa: NewsQA, lock: threading.RLock, articles: list[ArticleInfo
         "Remove",
         type="primary",
         on_click=confirm_remove,
-        args=(qa, lock, info.id, info.title),
+        args=(qa, info.id, info.title),
         key="remove_confirm",
         width="stretch",
     )
     no.button("Cancel", on_click=cancel_remove, key="remove_cancel", width="stretch")
 
 
-def options_section(articles: list[ArticleInfo], settings: Settings) -> AskOptions:
+def options_section(catalog: Catalog, settings: Settings) -> None:
+    """Retrieval options; their values are read from the session state when a
+    question is queued (see ``current_options``)."""
     st.subheader("Options", anchor=False)
-    k = st.slider(
+    st.slider(
         "Passages to retrieve",
         1,
         max(MAX_K, settings.top_k),
@@ -355,21 +500,20 @@ def options_section(articles: list[ArticleInfo], settings: Settings) -> AskOptio
             icon=":material/event_busy:",
         )
 
-    by_id = {a.id: a for a in articles}
-    selected = st.session_state.get("opt_articles")
-    if selected and any(i not in by_id for i in selected):
-        st.session_state.opt_articles = [i for i in selected if i in by_id]
-    article_ids = st.multiselect(
+    selected = st.session_state.get("opt_articles") or []
+    if any(catalog.get(i) is None for i in selected):
+        st.session_state.opt_articles = [i for i in selected if catalog.get(i) is not None]
+    st.multiselect(
         "Only these articles",
-        list(by_id),
-        format_func=lambda i: article_label(by_id[i]),
+        picker_ids(catalog, list(st.session_state.get("opt_articles") or [])),
+        format_func=lambda i: article_label(catalog[i]),
         placeholder="All articles",
         key="opt_articles",
+        help=PICKER_HELP,
     )
 
-    mode = settings.answer_mode
     if generative_available(settings):
-        mode = st.radio(
+        st.radio(
             "Answer mode",
             ["extractive", "generative"],
             index=0 if settings.answer_mode == "extractive" else 1,
@@ -379,65 +523,13 @@ def options_section(articles: list[ArticleInfo], settings: Settings) -> AskOptio
             }[m],
             key="opt_mode",
         )
-    else:
-        # A generative mode set in the environment cannot run without a model.
-        mode = "extractive"
-    return AskOptions(
-        k=int(k),
-        date_from=date_from.isoformat() if isinstance(date_from, date) else None,
-        date_to=date_to.isoformat() if isinstance(date_to, date) else None,
-        article_ids=list(article_ids) or None,
-        mode=mode,
-    )
 
 
 # -- chat ----------------------------------------------------------------------------------
 
 
-def ask(
-    qa: NewsQA,
-    lock: threading.RLock,
-    question: str,
-    turns: list[ChatTurn],
-    options: AskOptions,
-    on_draft: Callable[[str], object] | None = None,
-) -> ChatTurn:
-    """Ask ``qa``; never raises: errors come back inside the turn.
-
-    In generative mode the model's draft streams to ``on_draft``; the checked answer
-    that follows replaces it (the draft's sentences may have been dropped).
-    """
-    try:
-        with lock:
-            answer: Answer | None = None
-            draft = ""
-            for item in qa.ask_stream(
-                question,
-                history_pairs(turns),
-                k=options.k,
-                date_from=options.date_from,
-                date_to=options.date_to,
-                article_ids=options.article_ids,
-                mode=options.mode,
-            ):
-                if isinstance(item, str):
-                    draft += item
-                    if on_draft is not None:
-                        on_draft(draft)
-                else:
-                    answer = item
-            if answer is None:
-                raise RuntimeError("no answer came back")
-            cards = build_source_cards(answer, qa.article_text)
-        return ChatTurn(question, answer, cards)
-    except QuestionError as exc:
-        return ChatTurn(question, error=f"Please rephrase: {exc}.", level="warning")
-    except Exception as exc:
-        return ChatTurn(question, error=describe_error(exc, "read"))
-
-
 def render_answer(turn: ChatTurn) -> None:
-    """The assistant's side of a turn."""
+    """The assistant's side of a finished turn."""
     if turn.answer is None:
         show = st.warning if turn.level == "warning" else st.error
         show(escape_markdown(turn.error))
@@ -455,16 +547,27 @@ def render_answer(turn: ChatTurn) -> None:
         st.caption(escape_markdown(caption))
 
 
-def render_turn(turn: ChatTurn) -> None:
-    with st.chat_message("user", avatar=USER_AVATAR):
-        st.markdown(escape_markdown(turn.question))
-    with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
+def show_waiting(turn: ChatTurn, slot: Slot) -> None:
+    """An unanswered turn: the model's draft so far, or how long it has been waiting."""
+    if turn.draft:
+        # The draft is unchecked model output: shown as plain text, then replaced.
+        slot.line.text(turn.draft)
+    elif turn.job is None:
+        slot.line.caption(":material/schedule: Queued: answered after the question before it.")
+    else:
+        waited = time.monotonic() - turn.asked_at
+        slot.line.caption(f":material/hourglass_top: Searching your articles… {waited:.1f} s")
+
+
+def show_answer(turn: ChatTurn, slot: Slot) -> None:
+    slot.line.empty()
+    with slot.box:
         render_answer(turn)
 
 
-def welcome(articles: list[ArticleInfo]) -> None:
+def welcome(catalog: Catalog) -> None:
     """What a first-time user sees before asking anything."""
-    if not articles:
+    if not catalog:
         st.info(
             "**Your library is empty.** Add news articles under **Add articles** in the "
             "sidebar (.txt, .md, .html, .json or .jsonl), or from a terminal:\n\n"
@@ -477,7 +580,7 @@ def welcome(articles: list[ArticleInfo]) -> None:
     for i, (column, question) in enumerate(zip(columns, EXAMPLE_QUESTIONS, strict=True)):
         column.button(
             question,
-            on_click=ask_example,
+            on_click=queue_question,
             args=(question,),
             key=f"example_{i}",
             width="stretch",
@@ -489,42 +592,71 @@ def welcome(articles: list[ArticleInfo]) -> None:
     )
 
 
-def chat(
-    qa: NewsQA,
-    lock: threading.RLock,
-    articles: list[ArticleInfo],
-    options: AskOptions,
-    settings: Settings,
-) -> None:
-    st.title("newsqa", anchor=False, icon=":material/newspaper:")
-    st.caption("Ask questions about your news articles. Every answer cites its sentences.")
-
-    prompt = st.chat_input(
-        "Ask about your articles…", key="chat_input", max_chars=settings.max_question_chars
+def chat(catalog: Catalog, settings: Settings) -> dict[int, Slot]:
+    """The conversation as it stands; returns a slot per unanswered turn, by ``id(turn)``."""
+    header()
+    st.chat_input(
+        "Ask about your articles…",
+        key="chat_input",
+        max_chars=settings.max_question_chars,
+        on_submit=submit_chat,
+        # Takes the next question once the run that keeps this one has finished:
+        # Streamlit delivers one chat value per run, so a second question sent before
+        # that run starts would replace the first.
+        submit_mode="disable",
     )
-    question = prompt if isinstance(prompt, str) and prompt else None
-    if question is None and st.session_state.pending_question:
-        question = st.session_state.pending_question
-    st.session_state.pending_question = None
+    conversation: Conversation = st.session_state.conversation
+    if not conversation.turns:
+        welcome(catalog)
+    slots: dict[int, Slot] = {}
+    for turn in list(conversation.turns):
+        with st.chat_message("user", avatar=USER_AVATAR):
+            st.markdown(escape_markdown(turn.question))
+        with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
+            if turn.done:
+                render_answer(turn)
+            else:
+                box = st.container()
+                slots[id(turn)] = Slot(box, box.empty())
+    return slots
 
-    turns: list[ChatTurn] = st.session_state.turns
-    if not turns and question is None:
-        welcome(articles)
-    for turn in turns:
-        render_turn(turn)
-    if question is None:
-        return
 
-    with st.chat_message("user", avatar=USER_AVATAR):
-        st.markdown(escape_markdown(question))
-    with st.chat_message("assistant", avatar=ASSISTANT_AVATAR):
-        draft_box = st.empty()
-        with st.spinner("Searching your articles…"):
-            # The draft is unchecked model output: shown as plain text, then replaced.
-            turn = ask(qa, lock, question, turns, options, on_draft=draft_box.text)
-        draft_box.empty()
-        render_answer(turn)
-    turns.append(turn)
+def follow_jobs(
+    qa: NewsQA,
+    work: Workers,
+    slots: dict[int, Slot],
+    upload_slot: DeltaGenerator | None,
+) -> None:
+    """Answer the queued questions in order, and follow a running upload, until both
+    are done. Every look is a Streamlit call, where a new question can stop this run:
+    the jobs go on, and the next run picks them up."""
+    conversation: Conversation = st.session_state.conversation
+    conversation.advance(qa, work.asks)
+    # The unanswered turns this run drew, oldest first (later ones: the next run's).
+    drawn = [t for t in conversation.turns if id(t) in slots]
+    for turn in drawn:
+        show_waiting(turn, slots[id(turn)])
+    while True:
+        upload: Upload | None = st.session_state.upload
+        if upload is not None and upload.finished:
+            finish_upload(upload)  # reruns, so the library lists the new articles
+        if upload is not None and upload_slot is not None:
+            show_upload_progress(upload, upload_slot)
+        conversation.advance(qa, work.asks)
+        # Every answer that has come, whichever look noticed it: a job may finish
+        # between one look's timeout and the next, and its slot must not be left
+        # saying "Searching…" when this run ends.
+        for turn in drawn:
+            if turn.done and id(turn) in slots:
+                show_answer(turn, slots.pop(id(turn)))
+        waiting = next((t for t in drawn if id(t) in slots), None)
+        if waiting is None and upload is None:
+            return
+        if waiting is None:
+            assert upload is not None
+            upload.wait(POLL_S)
+        elif not waiting.wait(POLL_S):
+            show_waiting(waiting, slots[id(waiting)])
 
 
 def main() -> None:
@@ -542,15 +674,24 @@ def main() -> None:
     except NewsQAError as exc:  # SettingsError: one line naming each bad variable
         st.error(escape_markdown(f"The NEWSQA_* settings are invalid: {exc}"))
         st.stop()
+    st.session_state.settings = settings  # for the callbacks, which run before this line
+    loader = library_loader(settings.model_dump_json(), settings)
+    if not loader.ready:
+        show_loading(loader, settings)  # reruns once loaded
+    if loader.qa is None:
+        show_load_error(loader)
+        st.stop()
+    qa = loader.qa
     try:
-        qa, lock = load_library(settings.model_dump_json(), settings)
-        with lock:
-            articles = qa.articles()
+        catalog = qa.catalog()
     except Exception as exc:
+        header()
         st.error(escape_markdown(describe_error(exc, "opened")), icon=":material/error:")
         st.stop()
-    options = sidebar(qa, lock, articles, settings)
-    chat(qa, lock, articles, options, settings)
+    work = workers()
+    upload_slot = sidebar(qa, catalog, settings, work)
+    slots = chat(catalog, settings)
+    follow_jobs(qa, work, slots, upload_slot)
 
 
 if __name__ == "__main__":  # Streamlit runs the script as __main__; importing it runs nothing

@@ -17,17 +17,20 @@ objects into what the user sees.
 from __future__ import annotations
 
 import html
+import logging
 import re
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date as _date
 from typing import Protocol
 from urllib.parse import urlparse
 
+from newsqa.errors import NewsQAError
 from newsqa.models import Answer, Citation, FileResult, IngestReport
 from newsqa.store import ArticleInfo
 from newsqa.text import MARKER
+
+log = logging.getLogger("newsqa.app")
 
 # Every ASCII punctuation character may be backslash-escaped in CommonMark, and
 # escaping them all also defuses Streamlit's own extensions (":red[...]",
@@ -45,6 +48,17 @@ UPLOAD_TYPES: tuple[str, ...] = ("txt", "md", "html", "htm", "json", "jsonl")
 def escape_markdown(text: str) -> str:
     """``text`` made inert for Streamlit markdown: it renders exactly as written."""
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def describe_error(exc: Exception, doing: str) -> str:
+    """A user-facing message for an exception; the traceback goes to the server log only."""
+    if isinstance(exc, NewsQAError):  # expected: its message says what to do
+        return f"The library could not be {doing}: {exc}"
+    log.error("unexpected error while %s", doing, exc_info=exc)
+    return (
+        f"Something went wrong ({type(exc).__name__}: {exc}). "
+        "Details are in the server log; please try again."
+    )
 
 
 def _e(text: str) -> str:
@@ -261,6 +275,17 @@ def library_html(articles: Sequence[ArticleInfo]) -> str:
     return f'<ul class="nqa-lib">{rows}</ul>'
 
 
+def library_summary(articles: int, passages: int) -> str:
+    """``"2,226 articles · 12,031 passages"``."""
+    return f"{articles:,} article{'' if articles == 1 else 's'} · {passages:,} passages"
+
+
+def page_label(first: int, last: int, matches: int, total: int) -> str:
+    """Where a library page sits: ``"11–20 of 2,226"``, or of how many matches."""
+    of = f"{matches:,}" if matches == total else f"{matches:,} matches"
+    return f"{first:,}–{last:,} of {of}" if last > first else f"{first:,} of {of}"
+
+
 class Library(Protocol):
     """The part of :class:`newsqa.NewsQA` the upload handler needs."""
 
@@ -300,7 +325,6 @@ def ingest_uploads(
     qa: Library,
     files: Sequence[tuple[str, bytes]],
     *,
-    lock: AbstractContextManager[object] | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
 ) -> UploadOutcome:
     """Ingest uploaded files one at a time, reporting progress before each.
@@ -318,8 +342,7 @@ def ingest_uploads(
         if on_progress is not None:
             on_progress(i, total, name)
         try:
-            with lock if lock is not None else nullcontext():
-                report = qa.ingest_files([(name, data)])
+            report = qa.ingest_files([(name, data)])
             outcome.results.extend(FileOutcome(name, r) for r in report.results)
         except Exception as exc:  # shown to the user as that file's error
             error = f"{type(exc).__name__}: {exc}"

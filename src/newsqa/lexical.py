@@ -67,6 +67,10 @@ class LexicalIndex:
         self.cache_dir = cache_dir
         self._index: _Index | None = None
 
+    def sync(self) -> None:
+        """Bring the index up to date with the store now, rather than on the next query."""
+        self._current()
+
     def _current(self) -> _Index | None:
         generation = self.store.generation()
         if self._index is not None and self._index.generation == generation:

@@ -9,6 +9,12 @@ so each step can be reused or swapped (the answerer is chosen by ``answer_mode``
 A command loads only what it uses: listing articles opens the store alone; asking
 adds the question encoder (the int8 model: no torch), the BM25 index and the
 answerer; only ingesting loads the file parsers and the ingest model.
+
+One ``NewsQA`` may serve many threads (the app answers every browser tab from
+one). Reads (questions, the article list, article texts) run side by side; only
+what changes the in-memory view waits for them and runs alone: reopening the
+store after another process wrote, bringing the BM25 index up to date, and this
+process's own ingests and removals (see :mod:`newsqa.gate`).
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from newsqa.catalog import Catalog
 from newsqa.errors import QuestionError
+from newsqa.gate import ReadWriteGate
 from newsqa.models import Answer, Filters, IngestReport
 from newsqa.settings import Settings, load_settings
 from newsqa.store import ArticleInfo, Store
@@ -64,7 +73,8 @@ class NewsQA:
     """One library of articles and the means to question it.
 
     The model and the store load on first use and are reused across calls, so keep
-    one instance per process (the Streamlit app caches it).
+    one instance per process (the Streamlit app caches it). Its methods are safe
+    to call from many threads at once.
     """
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
@@ -74,6 +84,10 @@ class NewsQA:
         self.settings = load_settings(settings, **overrides)
         self._embedders: dict[str, MiniLMEmbeddings] = {}
         self._embedders_lock = threading.Lock()
+        self._gate = ReadWriteGate()
+        # The store generation that the BM25 index was last brought up to date with.
+        self._synced: str | None = None
+        self._catalog: Catalog | None = None
 
     def _embedder(self, name: str) -> MiniLMEmbeddings:
         # One instance per model, so a library whose questions and passages use the
@@ -84,6 +98,38 @@ class NewsQA:
             if name not in self._embedders:
                 self._embedders[name] = get_embeddings(name, self.settings.batch_size)
             return self._embedders[name]
+
+    @contextmanager
+    def _reading(self, *, lexical: bool = False) -> Iterator[None]:
+        """Shared access to an up-to-date view: another process's write since the last
+        look, or our own, is caught up first (alone), then the read runs (shared).
+
+        ``lexical``: the read uses the BM25 index, so bring that up to date too (a
+        rebuild must not run twice at once); listing articles leaves it unloaded.
+        """
+        while True:
+            with self._gate.shared():
+                # The first look creates the store, which must not happen twice at once.
+                if "store" in vars(self) and self._fresh(lexical):
+                    yield
+                    return
+            with self._gate.exclusive():
+                self.store.refresh()
+                if lexical:
+                    self.lexical.sync()
+                    self._synced = self.store.generation()
+
+    def _fresh(self, lexical: bool) -> bool:
+        if self.store.stale():
+            return False
+        return not lexical or self._synced == self.store.generation()
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Exclusive access for this process's own writes (the BM25 index catches up on
+        the next read)."""
+        with self._gate.exclusive():
+            yield
 
     @cached_property
     def embeddings(self) -> MiniLMEmbeddings:
@@ -149,13 +195,14 @@ class NewsQA:
         """Ingest files and folders; see :mod:`newsqa.ingest`."""
         from newsqa.ingest import ingest_paths
 
-        return ingest_paths(
-            self.store,
-            self.ingest_embeddings,
-            [Path(p) for p in paths],
-            self.settings,
-            progress=progress,
-        )
+        with self._writing():
+            return ingest_paths(
+                self.store,
+                self.ingest_embeddings,
+                [Path(p) for p in paths],
+                self.settings,
+                progress=progress,
+            )
 
     def ingest_files(
         self, files: Sequence[tuple[str, bytes]], *, progress: bool = False
@@ -163,28 +210,43 @@ class NewsQA:
         """Ingest in-memory files given as (file name, content) pairs."""
         from newsqa.ingest import ingest_uploads
 
-        return ingest_uploads(
-            self.store, self.ingest_embeddings, files, self.settings, progress=progress
-        )
+        with self._writing():
+            return ingest_uploads(
+                self.store, self.ingest_embeddings, files, self.settings, progress=progress
+            )
 
     def articles(self) -> list[ArticleInfo]:
         """The articles in the library, newest first."""
-        self.store.refresh()
-        return self.store.list_articles()
+        return list(self.catalog().articles)
+
+    def catalog(self) -> Catalog:
+        """The library's article list, searchable and paged; shared and immutable.
+
+        Listing reads every article record, so it is done once per store generation
+        (a write anywhere makes a new one), not once per call.
+        """
+        with self._reading():
+            generation = self.store.generation()
+            catalog = self._catalog
+            if catalog is None or catalog.version != generation:
+                catalog = Catalog(generation, tuple(self.store.list_articles()))
+                self._catalog = catalog
+            return catalog
 
     def article_text(self, article_id: str) -> str | None:
         """The full stored text of an article (citation offsets index into it); None if absent."""
-        self.store.refresh()
-        return self.store.article_text(article_id)
+        with self._reading():
+            return self.store.article_text(article_id)
 
     def remove(self, article_id: str) -> bool:
         """Remove an article and its passages. False if there was no such article."""
-        self.store.refresh()
-        if not self.store.has_article(article_id):
-            return False
-        with self.store.writing():
-            self.store.delete([article_id])
-        return True
+        with self._writing():
+            self.store.refresh()
+            if not self.store.has_article(article_id):
+                return False
+            with self.store.writing():
+                self.store.delete([article_id])
+            return True
 
     # -- questions -----------------------------------------------------------------
 
@@ -231,8 +293,8 @@ class NewsQA:
     def _retrieve_step(
         self, state: dict[str, Any], top_k: int, filters: Filters | None
     ) -> dict[str, Any]:
-        self.store.refresh()
-        result = self.search.search(state["resolved"].standalone, top_k, filters)
+        with self._reading(lexical=True):
+            result = self.search.search(state["resolved"].standalone, top_k, filters)
         return {**state, "hits": result.hits, "timings": result.timings}
 
     def _finish(self, answer: Answer, state: dict[str, Any], started: float) -> Answer:
@@ -244,7 +306,8 @@ class NewsQA:
         """
         from newsqa.citations import verify_answer
 
-        answer = verify_answer(answer, self.store.article_text)
+        with self._reading():
+            answer = verify_answer(answer, self.store.article_text)
         answer.standalone_question = state["resolved"].standalone
         own = dict(answer.timings)
         if "first_token" in own:
@@ -277,10 +340,14 @@ class NewsQA:
         from newsqa.answering import refusal
 
         filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
-        if self.store.count_passages() == 0:
+        if self._empty():
             question = clean_question(question, self.settings.max_question_chars)
             return refusal(question, "the library is empty; ingest some articles first")
         return self.chain(k, filters, mode).invoke({"question": question, "history": history})
+
+    def _empty(self) -> bool:
+        with self._reading():
+            return self.store.count_passages() == 0
 
     def ask_stream(
         self,
@@ -307,7 +374,7 @@ class NewsQA:
         from newsqa.answering import refusal
 
         filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
-        if self.store.count_passages() == 0:
+        if self._empty():
             question = clean_question(question, self.settings.max_question_chars)
             yield refusal(question, "the library is empty; ingest some articles first")
             return

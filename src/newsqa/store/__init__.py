@@ -81,6 +81,14 @@ class Store:
         """Changes whenever any process writes; cheap enough to call per question."""
         return self._conn.generation
 
+    def stale(self) -> bool:
+        """True if another process (or machine) wrote since we looked (one metadata read).
+
+        Unlike :meth:`refresh` it changes nothing, so many threads may ask at once.
+        """
+        current = self._conn.call("checking for changes", self._conn.read_generation)
+        return current != self._conn.generation
+
     def refresh(self) -> bool:
         """Reopen if another process (or machine) wrote since we looked. True if it did."""
         current = self._conn.call("checking for changes", self._conn.read_generation)
