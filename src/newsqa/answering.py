@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from newsqa.conversation import Resolved
+from newsqa.dates import mentioned_days, search_words, with_dates
 from newsqa.embeddings import MiniLMEmbeddings, unpack_vectors
 from newsqa.models import Answer, Citation, Hit, Passage, Span
 from newsqa.text import content_terms, inert_markers, mentions, names, words
@@ -174,6 +175,12 @@ def candidates(hits: list[Hit]) -> list[Candidate]:
     return out
 
 
+def date_words(cand: Candidate) -> str:
+    """The resolved dates inside a candidate sentence, as words (issue 13)."""
+    spans = cand.hit.passage.dates
+    return search_words([d for d in spans if cand.span.start <= d.start < cand.span.end])
+
+
 def _stored_vectors(passage: Passage) -> np.ndarray | None:
     if not passage.sentence_vectors:
         return None
@@ -206,6 +213,7 @@ def missing_names(question_names: list[str], hits: list[Hit]) -> list[str]:
     for hit in hits:
         seen.update(words(hit.passage.text))
         seen.update(words(hit.title))
+        seen.update(words(search_words(hit.passage.dates)))  # "on Monday" mentions March
     return [n for n in question_names if not mentions(seen, n)]
 
 
@@ -247,11 +255,12 @@ class ExtractiveAnswerer:
         kind = answer_type(resolved.question) if not resolved.followup else answer_type(question)
         q_names = resolved.names or names(question)
         asked = _WH_PHRASE.sub(" ", question)
-        q_terms = content_terms(asked)
+        q_terms = content_terms(f"{asked} {mentioned_days(asked)}")  # "4 March" -> 03-04
         ctx_terms = [
             t for t in content_terms(_WH_PHRASE.sub(" ", resolved.context)) if t not in q_terms
         ]
-        sent_terms = [set(content_terms(c.text)) for c in cands]
+        # A sentence's resolved dates count as its words ("on Monday" -> 4 March 2024).
+        sent_terms = [set(content_terms(f"{c.text} {date_words(c)}")) for c in cands]
         # Terms found in every candidate do not tell sentences apart: inverse frequency.
         n = len(cands)
         weights = {
@@ -272,7 +281,7 @@ class ExtractiveAnswerer:
             lexical = sum(w for t, w in weights.items() if t in sent_terms[i]) / total
             type_ok = kind is None or has_answer_type(kind, cand.text, q_names)
             # A sentence that quotes someone may name them in the next sentence.
-            window = set(words(cand.text)) | set(words(cand.hit.title))
+            window = set(words(f"{cand.text} {date_words(cand)}")) | set(words(cand.hit.title))
             name_cov = (
                 sum(mentions(window, nm) for nm in resolved.names) / len(resolved.names)
                 if resolved.names
@@ -307,7 +316,10 @@ class ExtractiveAnswerer:
             cite(i, c.hit, c.span, c.text, round(c.score, 4)) for i, c in enumerate(picked, start=1)
         ]
         # An article's own "[2]" must not pass for the answer's marker [2].
-        text = " ".join(f"{inert_markers(c.text)} [{c.n}]" for c in citations)
+        text = " ".join(
+            f"{inert_markers(with_dates(c.text, c.start, picked[i].hit.passage.dates))} [{c.n}]"
+            for i, c in enumerate(citations)
+        )
         return Answer(question=question, text=text, answerable=True, citations=citations)
 
 

@@ -21,12 +21,14 @@ import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
 import Stemmer
 from bm25s.tokenization import Tokenized, Tokenizer
 
+from newsqa.dates import search_words, unpack_dates
 from newsqa.store import Store
 
 _META = "newsqa_meta.json"
@@ -41,6 +43,13 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def new_tokenizer() -> Tokenizer:
     return Tokenizer(stemmer=_stemmer(), stopwords="en", lower=True)
+
+
+def bm25_text(text: str, meta: dict[str, Any]) -> str:
+    """What BM25 indexes for a passage: its title ("Peskov" may only be there), its
+    text, and its resolved relative dates ("on Monday" -> "4 March 2024"; issue 13)."""
+    resolved = search_words(unpack_dates(str(meta.get("dates") or "")))
+    return f"{meta.get('title', '')}\n{text}\n{resolved}"
 
 
 @dataclass
@@ -87,9 +96,8 @@ class LexicalIndex:
             got = collection.get(ids=ids[i : i + _PAGE], include=["documents", "metadatas"])
             docs, metas = got["documents"] or [], got["metadatas"] or []
             for pid, text, meta in zip(got["ids"], docs, metas, strict=True):
-                # The title is part of what a passage is about ("Peskov" may only be there).
                 out[pid] = (
-                    f"{meta.get('title', '')}\n{text}",
+                    bm25_text(text, dict(meta)),
                     int(str(meta.get("date_int", 0))),
                     str(meta["article_id"]),
                 )
@@ -131,8 +139,7 @@ class LexicalIndex:
         article_ids: list[str] = []
         for passage_id, text, meta in self.store.iter_passages():
             ids.append(passage_id)
-            # The title is part of what a passage is about ("Peskov" may only be there).
-            texts.append(f"{meta.get('title', '')}\n{text}")
+            texts.append(bm25_text(text, meta))
             date_ints.append(int(meta.get("date_int", 0)))
             article_ids.append(str(meta["article_id"]))
         if not ids:

@@ -61,6 +61,17 @@ class Span:
 
 
 @dataclass(frozen=True)
+class DateSpan:
+    """A relative date expression at ``article.text[start:end]`` ("on Monday") and the
+    date it means (ISO), resolved against the article's date (:mod:`newsqa.dates`)."""
+
+    start: int
+    end: int
+    date: str
+    granularity: str = "day"  # "day" | "week" (date = its Monday) | "month" | "year"
+
+
+@dataclass(frozen=True)
 class Passage:
     """A chunk of an article: a run of whole sentences, with their offsets."""
 
@@ -73,6 +84,8 @@ class Passage:
     # The sentences' vectors, pooled from this passage's encoding at ingest
     # (embeddings.pack_vectors); empty when not computed.
     sentence_vectors: str = field(default="", repr=False, compare=False)
+    # Relative dates in this passage, resolved (article offsets; issue 13).
+    dates: tuple[DateSpan, ...] = field(default=(), compare=False)
 
     @property
     def id(self) -> str:
@@ -90,6 +103,20 @@ class Hit:
     score: float  # fused retrieval score (higher is better)
     dense_score: float | None = None  # cosine similarity, when the dense side found it
     bm25_score: float | None = None
+    # The story the article belongs to (its wire copies share it; issue 13), and the
+    # passages of other copies that retrieval folded into this one.
+    story: str = ""
+    copies: tuple[Hit, ...] = ()
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Another article of a cited article's story: "also reported by"."""
+
+    article_id: str
+    title: str
+    outlet: str
+    date: str | None
 
 
 @dataclass
@@ -109,6 +136,10 @@ class Citation:
     passage_start: int = 0
     passage_end: int = 0
     verified: bool = False
+    # Resolved relative dates inside the cited sentence (article offsets), and the
+    # other copies of the cited article's story (issue 13).
+    dates: list[DateSpan] = field(default_factory=list)
+    also_reported: list[Copy] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,13 +19,14 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
+from newsqa import stories
 from newsqa.answering import Answerer, ExtractiveAnswerer, refusal
 from newsqa.citations import verify_answer
 from newsqa.conversation import History, resolve
 from newsqa.embeddings import MiniLMEmbeddings, get_embeddings
-from newsqa.ingest import ingest_paths, ingest_uploads
+from newsqa.ingest import ingest_paths, ingest_uploads, story_cache
 from newsqa.lexical import LexicalIndex
-from newsqa.models import Answer, IngestReport
+from newsqa.models import Answer, Copy, Hit, IngestReport
 from newsqa.retrieval import Filters, HybridSearch, NewsRetriever
 from newsqa.settings import Settings
 from newsqa.store import ArticleInfo, Store
@@ -84,6 +85,11 @@ class NewsQA:
         return LexicalIndex(self.store, cache)
 
     @cached_property
+    def stories(self) -> stories.StoryIndex:
+        """Finds each new article's wire copies (see :mod:`newsqa.stories`)."""
+        return stories.StoryIndex(story_cache(self.settings))
+
+    @cached_property
     def search(self) -> HybridSearch:
         return HybridSearch(self.store, self.lexical, self.settings.candidates, self.settings.rrf_k)
 
@@ -107,13 +113,21 @@ class NewsQA:
 
     def ingest(self, paths: Sequence[str | Path], *, progress: bool = False) -> IngestReport:
         """Ingest files and folders; see :mod:`newsqa.ingest`."""
-        return ingest_paths(self.store, [Path(p) for p in paths], self.settings, progress=progress)
+        return ingest_paths(
+            self.store,
+            [Path(p) for p in paths],
+            self.settings,
+            progress=progress,
+            story_index=self.stories,
+        )
 
     def ingest_files(
         self, files: Sequence[tuple[str, bytes]], *, progress: bool = False
     ) -> IngestReport:
         """Ingest in-memory files given as (file name, content) pairs."""
-        return ingest_uploads(self.store, files, self.settings, progress=progress)
+        return ingest_uploads(
+            self.store, files, self.settings, progress=progress, story_index=self.stories
+        )
 
     def articles(self) -> list[ArticleInfo]:
         """The articles in the library, newest first."""
@@ -131,7 +145,8 @@ class NewsQA:
         if not self.store.has_article(article_id):
             return False
         with self.store.writing():
-            self.store.delete([article_id])
+            stories.remove_articles(self.store, self.stories, [article_id])
+        self.stories.save()
         return True
 
     # -- questions -----------------------------------------------------------------
@@ -185,6 +200,7 @@ class NewsQA:
         arrival, like ``total``, because that is the wait a user sees.
         """
         answer = verify_answer(answer, self.store.article_text)
+        self._annotate(answer, state["hits"])
         answer.standalone_question = state["resolved"].standalone
         own = dict(answer.timings)
         if "first_token" in own:
@@ -197,6 +213,29 @@ class NewsQA:
             "total": now - state["t0"],
         }
         return answer
+
+    def _annotate(self, answer: Answer, hits: list[Hit]) -> None:
+        """Give each citation its sentence's resolved dates and its story's other copies
+        ("also reported by"); one store read for all of them."""
+        if not answer.citations:
+            return
+        passages = {h.passage.id: h.passage for h in hits}
+        story_of = {h.passage.article_id: h.story or h.passage.article_id for h in hits}
+        wanted = sorted({story_of.get(c.article_id, c.article_id) for c in answer.citations})
+        members = self.store.get_articles(where={"story": {"$in": wanted}})
+        for c in answer.citations:
+            passage = passages.get(c.passage_id)
+            if passage is not None:
+                c.dates = [d for d in passage.dates if c.start <= d.start and d.end <= c.end]
+            story = story_of.get(c.article_id, c.article_id)
+            c.also_reported = sorted(
+                (
+                    Copy(i, str(m["title"]), stories.outlet(str(m["source"])), m["date"] or None)
+                    for i, (_, m) in members.items()
+                    if i != c.article_id and m.get("story") == story
+                ),
+                key=lambda copy: (copy.date or "", copy.outlet),
+            )
 
     def ask(
         self,

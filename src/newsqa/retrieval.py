@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -19,6 +19,7 @@ from pydantic import ConfigDict
 from newsqa.lexical import LexicalIndex
 from newsqa.models import Hit, date_to_int
 from newsqa.store import Store, StoredPassage, date_filter
+from newsqa.stories import shingles
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,19 @@ def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
 class HybridSearch:
     """Dense + BM25 over the store's passages."""
 
-    def __init__(self, store: Store, lexical: LexicalIndex, candidates: int = 40, rrf_k: int = 60):
+    def __init__(
+        self,
+        store: Store,
+        lexical: LexicalIndex,
+        candidates: int = 40,
+        rrf_k: int = 60,
+        fold_copies: bool = True,
+    ):
         self.store = store
         self.lexical = lexical
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.fold_copies = fold_copies  # off only to measure what folding changes
 
     def _dense(self, vector: list[float], filters: Filters) -> list[tuple[StoredPassage, float]]:
         """The nearest ``candidates`` passages that pass the filters, with their cosine.
@@ -142,9 +151,7 @@ class HybridSearch:
         for sp in self.store.get_passages(missing):
             found[sp.passage.id] = sp
         fused = rrf([[sp.passage.id for sp, _ in dense], [pid for pid, _ in sparse]], self.rrf_k)
-        ranked = sorted((pid for pid in fused if pid in found), key=lambda p: -fused[p])[:k]
-        t4 = time.perf_counter()
-        timings.update(embed=t1 - t0, dense=t2 - t1, bm25=t3 - t2, fusion=t4 - t3)
+        ranked = sorted((pid for pid in fused if pid in found), key=lambda p: -fused[p])
         hits = [
             Hit(
                 passage=found[pid].passage,
@@ -154,10 +161,57 @@ class HybridSearch:
                 score=fused[pid],
                 dense_score=dense_scores.get(pid),
                 bm25_score=bm25_scores.get(pid),
+                story=found[pid].story,
             )
             for pid in ranked
         ]
+        hits = fold_copies(hits, k) if self.fold_copies else hits[:k]
+        t4 = time.perf_counter()
+        timings.update(embed=t1 - t0, dense=t2 - t1, bm25=t3 - t2, fusion=t4 - t3)
         return RetrievalResult(hits, vector, timings)
+
+
+# A passage from another copy of a story is folded when at least this share of its
+# word 5-shingles is in that story's passages already kept.
+COPY_SHARE = 0.5
+
+
+def fold_copies(ranked: list[Hit], k: int) -> list[Hit]:
+    """The best ``k`` hits such that none is a copy of another (issue 13).
+
+    Walking down the ranking, a passage of an article whose story already has a
+    kept passage from *another* article (a wire copy) is folded into the kept
+    passage it overlaps most, when its text is mostly there already (``Hit.copies``
+    keeps it, for "also reported by" and for comparing what the copies say). A
+    passage that adds text the kept copies lack stays. Passages of one article
+    never fold (they overlap by a sentence by design).
+    """
+    kept: list[Hit] = []
+    shingled: dict[str, set[str]] = {}
+
+    def shingles_of(hit: Hit) -> set[str]:
+        if hit.passage.id not in shingled:
+            shingled[hit.passage.id] = shingles(hit.passage.text)
+        return shingled[hit.passage.id]
+
+    for hit in ranked:
+        if len(kept) >= k:
+            break
+        same_story = [
+            i
+            for i, h in enumerate(kept)
+            if h.story == hit.story and h.passage.article_id != hit.passage.article_id
+        ]
+        if same_story:
+            mine = shingles_of(hit)
+            overlap = {i: len(mine & shingles_of(kept[i])) for i in same_story}
+            covered = mine & set().union(*(shingles_of(kept[i]) for i in same_story))
+            if len(covered) >= COPY_SHARE * len(mine):
+                best = max(same_story, key=lambda i: overlap[i])
+                kept[best] = replace(kept[best], copies=(*kept[best].copies, hit))
+                continue
+        kept.append(hit)
+    return kept
 
 
 def hit_to_document(hit: Hit) -> Document:

@@ -57,6 +57,7 @@ from chromadb.api.collection_configuration import CreateCollectionConfiguration
 from filelock import FileLock
 from langchain_chroma import Chroma
 
+from newsqa.dates import pack_dates, unpack_dates
 from newsqa.embeddings import MiniLMEmbeddings, pack_vectors
 from newsqa.models import Article, Passage, Span
 from newsqa.settings import Settings
@@ -95,6 +96,7 @@ class ArticleInfo:
     source: str
     passages: int
     chars: int
+    story: str = ""  # wire copies share one (newsqa.stories)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class StoredPassage:
     title: str
     date: str | None
     source: str
+    story: str = ""
 
 
 @dataclass
@@ -144,6 +147,8 @@ def passage_metadata(article: Article, passage: Passage) -> dict[str, Any]:
         "date_int": article.date_int,
         "source": article.source,
         "origin": article.origin,
+        # Issue 13: resolved relative dates; "story" is set at write time (newsqa.stories).
+        "dates": pack_dates(passage.dates),
     }
 
 
@@ -156,9 +161,14 @@ def stored_passage(text: str, meta: dict[str, Any]) -> StoredPassage:
         text=text,
         sentences=_decode_spans(str(meta["sentences"])),
         sentence_vectors=str(meta.get("sentence_vectors") or ""),
+        dates=unpack_dates(str(meta.get("dates") or "")),
     )
     return StoredPassage(
-        passage, str(meta["title"]), str(meta["date"]) or None, str(meta["source"])
+        passage,
+        str(meta["title"]),
+        str(meta["date"]) or None,
+        str(meta["source"]),
+        story=str(meta.get("story") or passage.article_id),
     )
 
 
@@ -584,10 +594,65 @@ class Store:
                 source=str(meta["source"]),
                 passages=int(meta["passages"]),
                 chars=int(meta["chars"]),
+                story=str(meta.get("story") or article_id),
             )
             for article_id, meta in zip(found["ids"], metas, strict=True)
         ]
         return sorted(infos, key=lambda a: (a.date or "", a.title), reverse=True)
+
+    # -- stories (issue 13: newsqa.stories) --------------------------------------------
+
+    def article_ids(self) -> list[str]:
+        """Every article id (ids only: a cheap read)."""
+        found = self._call("listing articles", lambda: self.articles_collection.get(include=[]))
+        return list(found["ids"])
+
+    def get_articles(
+        self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None
+    ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Articles by id and/or metadata filter: ``{id: (text, metadata)}``."""
+        if ids is not None and not ids:
+            return {}
+        wanted = list(ids) if ids is not None else None
+        found = self._call(
+            "reading articles",
+            lambda: self.articles_collection.get(
+                ids=wanted, where=where, include=["documents", "metadatas"]
+            ),
+        )
+        docs, metas = found["documents"] or [], found["metadatas"] or []
+        return {i: (str(d), dict(m)) for i, d, m in zip(found["ids"], docs, metas, strict=True)}
+
+    def set_stories(self, labels: dict[str, str]) -> None:
+        """Give these articles (records and passages) new story ids (under ``writing()``)."""
+        if not labels:
+            return
+        ids = list(labels)
+        records = self.get_articles(ids)
+        self._call(
+            "updating articles",
+            lambda: self.articles_collection.update(
+                ids=list(records),
+                metadatas=[{**records[i][1], "story": labels[i]} for i in records],
+            ),
+        )
+        where: Any = {"article_id": {"$in": ids}}
+        found = self._call(
+            "reading passages",
+            lambda: self.passages_collection.get(where=where, include=["metadatas"]),
+        )
+        metas = [dict(m) for m in found["metadatas"] or []]
+        for m in metas:
+            m["story"] = labels[str(m["article_id"])]
+        pids = list(found["ids"])
+        for i in range(0, len(pids), MAX_CHROMA_BATCH):
+            part = slice(i, i + MAX_CHROMA_BATCH)
+            self._call(
+                "updating passages",
+                lambda part=part: self.passages_collection.update(  # type: ignore[misc]
+                    ids=pids[part], metadatas=metas[part]
+                ),
+            )
 
     def count_passages(self) -> int:
         return self._call("counting passages", lambda: self.passages_collection.count())
