@@ -85,7 +85,7 @@ class NewsQA:
         return LexicalIndex(self.store, cache)
 
     @cached_property
-    def stories(self) -> stories.StoryIndex:
+    def story_index(self) -> stories.StoryIndex:
         """Finds each new article's wire copies (see :mod:`newsqa.stories`)."""
         return stories.StoryIndex(story_cache(self.settings))
 
@@ -118,7 +118,7 @@ class NewsQA:
             [Path(p) for p in paths],
             self.settings,
             progress=progress,
-            story_index=self.stories,
+            story_index=self.story_index,
         )
 
     def ingest_files(
@@ -126,7 +126,7 @@ class NewsQA:
     ) -> IngestReport:
         """Ingest in-memory files given as (file name, content) pairs."""
         return ingest_uploads(
-            self.store, files, self.settings, progress=progress, story_index=self.stories
+            self.store, files, self.settings, progress=progress, story_index=self.story_index
         )
 
     def articles(self) -> list[ArticleInfo]:
@@ -145,8 +145,8 @@ class NewsQA:
         if not self.store.has_article(article_id):
             return False
         with self.store.writing():
-            stories.remove_articles(self.store, self.stories, [article_id])
-        self.stories.save()
+            stories.remove_articles(self.store, self.story_index, [article_id])
+        self.story_index.save()
         return True
 
     # -- questions -----------------------------------------------------------------
@@ -222,7 +222,7 @@ class NewsQA:
         passages = {h.passage.id: h.passage for h in hits}
         story_of = {h.passage.article_id: h.story or h.passage.article_id for h in hits}
         wanted = sorted({story_of.get(c.article_id, c.article_id) for c in answer.citations})
-        members = self.store.get_articles(where={"story": {"$in": wanted}})
+        members = self.store.get_articles(where={"story": {"$in": wanted}}, texts=False)
         for c in answer.citations:
             passage = passages.get(c.passage_id)
             if passage is not None:

@@ -608,19 +608,23 @@ class Store:
         return list(found["ids"])
 
     def get_articles(
-        self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None
+        self,
+        ids: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+        texts: bool = True,
     ) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Articles by id and/or metadata filter: ``{id: (text, metadata)}``."""
+        """Articles by id and/or metadata filter: ``{id: (text, metadata)}`` (text ""
+        when ``texts`` is false)."""
         if ids is not None and not ids:
             return {}
         wanted = list(ids) if ids is not None else None
+        include: Any = ["documents", "metadatas"] if texts else ["metadatas"]
         found = self._call(
             "reading articles",
-            lambda: self.articles_collection.get(
-                ids=wanted, where=where, include=["documents", "metadatas"]
-            ),
+            lambda: self.articles_collection.get(ids=wanted, where=where, include=include),
         )
-        docs, metas = found["documents"] or [], found["metadatas"] or []
+        metas = found["metadatas"] or []
+        docs = found["documents"] or [""] * len(metas)
         return {i: (str(d), dict(m)) for i, d, m in zip(found["ids"], docs, metas, strict=True)}
 
     def set_stories(self, labels: dict[str, str]) -> None:
