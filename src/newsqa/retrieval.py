@@ -171,20 +171,21 @@ class HybridSearch:
         return RetrievalResult(hits, vector, timings)
 
 
-# A passage from another copy of a story is folded when at least this share of its
-# word 5-shingles is in that story's passages already kept.
+# A passage from another article is folded when at least this share of its word
+# 5-shingles is in the passages already kept.
 COPY_SHARE = 0.5
 
 
 def fold_copies(ranked: list[Hit], k: int) -> list[Hit]:
     """The best ``k`` hits such that none is a copy of another (issue 13).
 
-    Walking down the ranking, a passage of an article whose story already has a
-    kept passage from *another* article (a wire copy) is folded into the kept
-    passage it overlaps most, when its text is mostly there already (``Hit.copies``
-    keeps it, for "also reported by" and for comparing what the copies say). A
-    passage that adds text the kept copies lack stays. Passages of one article
-    never fold (they overlap by a sentence by design).
+    Walking down the ranking, a passage whose text is mostly in the passages already
+    kept from *other* articles is folded into the kept passage it overlaps most
+    (``Hit.copies`` keeps it, for "also reported by" and for comparing what copies
+    say). Above all that is a wire copy of a story already represented; it is also
+    boilerplate two outlets share, or a wire paragraph quoted in another story. A
+    passage that adds text the kept ones lack stays. Passages of one article never
+    fold (they overlap by a sentence by design).
     """
     kept: list[Hit] = []
     shingled: dict[str, set[str]] = {}
@@ -197,17 +198,14 @@ def fold_copies(ranked: list[Hit], k: int) -> list[Hit]:
     for hit in ranked:
         if len(kept) >= k:
             break
-        same_story = [
-            i
-            for i, h in enumerate(kept)
-            if h.story == hit.story and h.passage.article_id != hit.passage.article_id
-        ]
-        if same_story:
+        others = [i for i, h in enumerate(kept) if h.passage.article_id != hit.passage.article_id]
+        if others:
             mine = shingles_of(hit)
-            overlap = {i: len(mine & shingles_of(kept[i])) for i in same_story}
-            covered = mine & set().union(*(shingles_of(kept[i]) for i in same_story))
+            overlap = {i: len(mine & shingles_of(kept[i])) for i in others}
+            covered = mine & set().union(*(shingles_of(kept[i]) for i in others))
             if len(covered) >= COPY_SHARE * len(mine):
-                best = max(same_story, key=lambda i: overlap[i])
+                # Prefer a kept passage of the same story, then the largest overlap.
+                best = max(others, key=lambda i: (kept[i].story == hit.story, overlap[i]))
                 kept[best] = replace(kept[best], copies=(*kept[best].copies, hit))
                 continue
         kept.append(hit)
