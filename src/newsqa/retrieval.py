@@ -208,6 +208,15 @@ def fold_copies(ranked: list[Hit], k: int) -> list[Hit]:
                 best = max(others, key=lambda i: (kept[i].story == hit.story, overlap[i]))
                 kept[best] = replace(kept[best], copies=(*kept[best].copies, hit))
                 continue
+            # A shorter copy kept earlier (a flash, a trimmed reprint) gives its place to
+            # this fuller passage, which then carries it as a copy.
+            inside = [i for i in others if overlap[i] >= COPY_SHARE * len(shingles_of(kept[i]))]
+            if inside:
+                first = inside[0]
+                swallowed = tuple(kept[i] for i in inside)
+                kept[first] = replace(hit, copies=(*hit.copies, *swallowed))
+                kept = [h for i, h in enumerate(kept) if i not in inside[1:]]
+                continue
         kept.append(hit)
     return kept
 
