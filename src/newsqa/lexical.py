@@ -27,6 +27,7 @@ import bm25s
 import numpy as np
 from bm25s.tokenization import Tokenized, Tokenizer
 
+from newsqa.dates import search_words
 from newsqa.lexicon import stemmer
 from newsqa.models import date_to_int
 from newsqa.store import Store, StoredPassage
@@ -42,9 +43,11 @@ def new_tokenizer() -> Tokenizer:
 def _row(sp: StoredPassage) -> tuple[str, int, str]:
     """What the index keeps of a passage: its BM25 text, date int and article id.
 
-    The title is part of what a passage is about ("Peskov" may only be there).
+    The title is part of what a passage is about ("Peskov" may only be there), and
+    so are its resolved relative dates: "on Monday" is found by "4 March 2024".
     """
-    return f"{sp.title}\n{sp.passage.text}", date_to_int(sp.date), sp.passage.article_id
+    text = f"{sp.title}\n{sp.passage.text}\n{search_words(sp.passage.dates)}"
+    return text, date_to_int(sp.date), sp.passage.article_id
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsqa.errors import QuestionError
-from newsqa.models import Answer, Filters, IngestReport
+from newsqa.models import Answer, Copy, Filters, Hit, IngestReport
 from newsqa.settings import Settings, load_settings
 from newsqa.store import ArticleInfo, Store
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from newsqa.embeddings import MiniLMEmbeddings
     from newsqa.lexical import LexicalIndex
     from newsqa.retrieval import HybridSearch, NewsRetriever
+    from newsqa.stories import StoryIndex
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
@@ -110,6 +111,14 @@ class NewsQA:
         return LexicalIndex(self.store, cache)
 
     @cached_property
+    def story_index(self) -> StoryIndex:
+        """Finds each new article's wire copies (see :mod:`newsqa.stories`)."""
+        from newsqa.ingest import story_cache
+        from newsqa.stories import StoryIndex
+
+        return StoryIndex(story_cache(self.settings))
+
+    @cached_property
     def search(self) -> HybridSearch:
         from newsqa.retrieval import HybridSearch
 
@@ -155,6 +164,7 @@ class NewsQA:
             [Path(p) for p in paths],
             self.settings,
             progress=progress,
+            story_index=self.story_index,
         )
 
     def ingest_files(
@@ -164,7 +174,12 @@ class NewsQA:
         from newsqa.ingest import ingest_uploads
 
         return ingest_uploads(
-            self.store, self.ingest_embeddings, files, self.settings, progress=progress
+            self.store,
+            self.ingest_embeddings,
+            files,
+            self.settings,
+            progress=progress,
+            story_index=self.story_index,
         )
 
     def articles(self) -> list[ArticleInfo]:
@@ -182,8 +197,11 @@ class NewsQA:
         self.store.refresh()
         if not self.store.has_article(article_id):
             return False
+        from newsqa.stories import remove_articles
+
         with self.store.writing():
-            self.store.delete([article_id])
+            remove_articles(self.store, self.story_index, [article_id])
+        self.story_index.save()
         return True
 
     # -- questions -----------------------------------------------------------------
@@ -245,6 +263,7 @@ class NewsQA:
         from newsqa.citations import verify_answer
 
         answer = verify_answer(answer, self.store.article_text)
+        self._annotate(answer, state["hits"])
         answer.standalone_question = state["resolved"].standalone
         own = dict(answer.timings)
         if "first_token" in own:
@@ -257,6 +276,40 @@ class NewsQA:
             "total": now - state["t0"],
         }
         return answer
+
+    def _annotate(self, answer: Answer, hits: list[Hit]) -> None:
+        """Give each citation its sentence's resolved dates and its story's other copies
+        ("also reported by"; one store read for all of them), and show the dates in the
+        answer where it quotes a cited sentence: "on Monday (4 March 2024)"."""
+        from newsqa.dates import with_dates
+        from newsqa.stories import outlet
+        from newsqa.text import inert_markers
+
+        if not answer.citations:
+            return
+        passages = {h.passage.id: h.passage for h in hits}
+        story_of = {h.passage.article_id: h.story or h.passage.article_id for h in hits}
+        wanted = sorted({story_of.get(c.article_id, c.article_id) for c in answer.citations})
+        members = self.store.article_records(stories=wanted, texts=False)
+        for c in answer.citations:
+            passage = passages.get(c.passage_id)
+            if passage is not None:
+                c.dates = [d for d in passage.dates if c.start <= d.start and d.end <= c.end]
+            if c.dates:
+                # The extractive answer quotes "<sentence> [n]" (markers made inert);
+                # the citation's own text stays exact, for checking.
+                quoted = f"{inert_markers(c.text)} [{c.n}]"
+                dated = f"{inert_markers(with_dates(c.text, c.start, c.dates))} [{c.n}]"
+                answer.text = answer.text.replace(quoted, dated, 1)
+            story = story_of.get(c.article_id, c.article_id)
+            c.also_reported = sorted(
+                (
+                    Copy(i, m.title, outlet(m.source), m.date)
+                    for i, m in members.items()
+                    if i != c.article_id and m.story == story
+                ),
+                key=lambda copy: (copy.date or "", copy.outlet),
+            )
 
     def ask(
         self,
