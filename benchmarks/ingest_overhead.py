@@ -29,7 +29,6 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from common import load_str, log, median, news_records, percentile
 
@@ -37,6 +36,7 @@ from newsqa import NewsQA, Settings
 from newsqa.chunking import chunk_article
 from newsqa.ingest import _with_dates
 from newsqa.models import Article
+from newsqa.store import ArticleRecord
 from newsqa.stories import NewArticle, StoryIndex, assign, signature
 
 
@@ -69,8 +69,12 @@ def main() -> None:
     items = [NewArticle(a, s) for a, s in zip(articles, signatures, strict=True)]
     texts = {a.id: a for a in articles}
 
-    def read(ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-        return {i: (texts[i].text, {"date": texts[i].date or ""}) for i in ids if i in texts}
+    def read(ids: Sequence[str]) -> dict[str, ArticleRecord]:
+        return {
+            i: ArticleRecord(i, "", texts[i].date, "", i, 0.0, text=texts[i].text)
+            for i in ids
+            if i in texts
+        }
 
     t = time.perf_counter()
     assign(index, items, read)
@@ -82,9 +86,9 @@ def main() -> None:
         spans = [
             [(s.start - p.start, s.end - p.start) for s in p.sentences] for ps in dated for p in ps
         ]
-        qa.embeddings.encode_passages(texts_[:8], spans[:8])  # warm the model
+        qa.ingest_embeddings.encode_passages(texts_[:8], spans[:8])  # warm the model
         t = time.perf_counter()
-        qa.embeddings.encode_passages(texts_, spans)
+        qa.ingest_embeddings.encode_passages(texts_, spans)
         t_embed = time.perf_counter() - t
         added = t_dates + t_signature + t_assign
         print(

