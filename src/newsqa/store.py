@@ -258,6 +258,11 @@ class Store:
         except _STORAGE_ERRORS as exc:
             raise self._failure(what, exc) from exc
 
+    def call(self, what: str, op: Callable[[], T]) -> T:
+        """``_call`` for modules that keep a collection of their own in the library
+        (:mod:`newsqa.feeds`): the same errors, the same one reopen and retry."""
+        return self._call(what, op)
+
     def _worth_reopening(self, exc: Exception) -> bool:
         if self.is_server:
             return isinstance(exc, _RECONNECT_ON)
