@@ -41,6 +41,7 @@ from newsqa_ui import (
     sources_html,
 )
 from pydantic import ValidationError
+from web_section import web_section
 
 from newsqa import Answer, ArticleInfo, NewsQA, QuestionError, Settings, StoreError
 
@@ -168,6 +169,7 @@ def sidebar(
             key="new_chat",
         )
         library_section(qa, lock, articles)
+        web_section(qa, lock)
         st.divider()
         return options_section(articles, settings)
 
