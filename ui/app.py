@@ -40,6 +40,7 @@ from newsqa_ui import (
     result_line,
     sources_html,
 )
+from web_section import web_section
 
 from newsqa import Answer, ArticleInfo, NewsQA, NewsQAError, QuestionError, Settings
 from newsqa.runtime import configure_process
@@ -168,6 +169,7 @@ def sidebar(
             key="new_chat",
         )
         library_section(qa, lock, articles)
+        web_section(qa, lock)
         st.divider()
         return options_section(articles, settings)
 

@@ -17,13 +17,13 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsqa.errors import QuestionError
-from newsqa.models import Answer, Copy, Filters, Hit, IngestReport
+from newsqa.models import Answer, Article, Copy, Filters, Hit, IngestReport
 from newsqa.settings import Settings, load_settings
 from newsqa.store import ArticleInfo, Store
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
     from newsqa.answering import Answerer, ExtractiveAnswerer
+    from newsqa.articles import ArticleError
     from newsqa.conversation import History
     from newsqa.embeddings import MiniLMEmbeddings
     from newsqa.lexical import LexicalIndex
@@ -179,6 +180,23 @@ class NewsQA:
             files,
             self.settings,
             progress=progress,
+            story_index=self.story_index,
+        )
+
+    def ingest_parsed(
+        self, parsed: Iterable[tuple[str, list[Article | ArticleError]]], *, progress: bool = False
+    ) -> IngestReport:
+        """Ingest articles read elsewhere (pages and feed items fetched by
+        :mod:`newsqa.web` and :mod:`newsqa.feeds`): ``(origin, [article or error])``
+        pairs, one result each."""
+        from newsqa.ingest import ingest_parsed
+
+        return ingest_parsed(
+            self.store,
+            self.ingest_embeddings,
+            parsed,
+            self.settings,
+            progress,
             story_index=self.story_index,
         )
 

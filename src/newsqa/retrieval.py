@@ -157,7 +157,10 @@ class HybridSearch:
         hits = fold_copies(hits, k) if self.fold_copies else hits[:k]
         # Sentence vectors only for the passages kept (folded copies are not answered from).
         top = self.store.with_sentence_vectors([found[h.passage.id] for h in hits])
-        hits = [replace(h, sentence_vectors=sp.sentence_vectors) for h, sp in zip(hits, top, strict=True)]
+        hits = [
+            replace(h, sentence_vectors=sp.sentence_vectors)
+            for h, sp in zip(hits, top, strict=True)
+        ]
         t4 = time.perf_counter()
         timings.update(embed=t1 - t0, dense=t2 - t1, bm25=t3 - t2, fusion=t4 - t3)
         return RetrievalResult(hits, vector, timings)

@@ -13,7 +13,8 @@ The package, one job per module:
   that lets the next writer clean up after a crash;
 - ``records``: how articles and passages are encoded as Chroma records (the one
   place to add a stored field);
-- ``sentences``: the embedded store's sentence vectors, beside Chroma.
+- ``sentences``: the embedded store's sentence vectors, beside Chroma;
+- ``side``: collections other modules keep in the library (followed feeds).
 
 What is stored:
 
@@ -21,7 +22,9 @@ What is stored:
   vector (cosine space), its text, and its article's metadata (for filters);
 - ``<name>_articles``: one record per article with its full text (so every
   citation can be checked against the source) and the mean of its passage vectors;
-- the sentence vectors of each passage (:mod:`newsqa.store.sentences`).
+- the sentence vectors of each passage (:mod:`newsqa.store.sentences`);
+- ``<name>_feeds``: the feeds the library follows and the items it has seen
+  (:mod:`newsqa.feeds`, through :mod:`newsqa.store.side`).
 
 Writes are upserts, so a retried write never duplicates anything. Embedding is
 not the store's job: :mod:`newsqa.ingest` hands it vectors ready to write.
@@ -45,6 +48,7 @@ from newsqa.store.connection import Connection
 from newsqa.store.journal import Journal, WriterLock
 from newsqa.store.records import ArticleInfo, ArticleRecord, EmbeddedArticle, StoredPassage
 from newsqa.store.sentences import SentenceVectors
+from newsqa.store.side import SideCollection
 
 _PAGE = 5_000  # rows per read when reading the whole collection
 
@@ -250,13 +254,16 @@ class Store:
         ]
         return sorted(infos, key=lambda a: (a.date or "", a.title), reverse=True)
 
+    def side(self, suffix: str) -> SideCollection:
+        """The library's ``<collection>_<suffix>`` collection, for a module's own records
+        (:mod:`newsqa.feeds`); written inside :meth:`writing` like everything else."""
+        return SideCollection(self._conn, f"{self.settings.collection}_{suffix}")
+
     # -- stories (newsqa.stories) --------------------------------------------------------
 
     def article_ids(self) -> list[str]:
         """Every article id (ids only: a cheap read)."""
-        found = self._conn.call(
-            "listing articles", lambda: self._conn.articles.get(include=[])
-        )
+        found = self._conn.call("listing articles", lambda: self._conn.articles.get(include=[]))
         return list(found["ids"])
 
     def article_records(
@@ -268,9 +275,7 @@ class Store:
     ) -> dict[str, ArticleRecord]:
         """The records of these articles, or of every article of these stories (or
         both: those of ``article_ids`` in ``stories``); texts only when ``texts``."""
-        if (article_ids is not None and not article_ids) or (
-            stories is not None and not stories
-        ):
+        if (article_ids is not None and not article_ids) or (stories is not None and not stories):
             return {}
         ids = list(article_ids) if article_ids is not None else None
         where: Any = records.by_stories(stories) if stories is not None else None
@@ -499,6 +504,7 @@ __all__ = [
     "ArticleInfo",
     "ArticleRecord",
     "EmbeddedArticle",
+    "SideCollection",
     "Store",
     "StoreError",
     "StoredPassage",

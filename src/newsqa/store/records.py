@@ -10,10 +10,11 @@ sentence offsets as ``"s-e;s-e"``, dates also as an int (Chroma compares numbers
 only), resolved relative dates as ``"s-e=YYYY-MM-DD/granularity;..."``, a story's
 MinHash signature as base64 (``minhash``, on the article record only). The story
 id (``story``) is on the article record and on each passage; records written
-before stories existed have none and read as their own story. Sentence vectors are int8 (x127, cosines within ~0.01 of fp32); the
-embedded store keeps them as bytes in a sidecar (:mod:`newsqa.store.sentences`),
-a Chroma server as base64 text in the passage's metadata (``sentence_vectors``),
-which is also where libraries written before the sidecar have them.
+before stories existed have none and read as their own story. Sentence vectors
+are int8 (x127, cosines within ~0.01 of fp32); the embedded store keeps them as
+bytes in a sidecar (:mod:`newsqa.store.sentences`), a Chroma server as base64
+text in the passage's metadata (``sentence_vectors``), which is also where
+libraries written before the sidecar have them.
 """
 
 from __future__ import annotations
