@@ -27,7 +27,7 @@ import bm25s
 import numpy as np
 from bm25s.tokenization import Tokenized, Tokenizer
 
-from newsqa.dates import search_words
+from newsqa.dates import mentioned_days, search_words
 from newsqa.lexicon import stemmer
 from newsqa.models import date_to_int
 from newsqa.store import Store, StoredPassage
@@ -302,6 +302,9 @@ class LexicalIndex:
             mask &= np.isin(index.article_ids, article_ids)
         if not mask.any():
             return []
+        # A day the question names ("4 March 2024") also as the tokens its passages'
+        # resolved dates carry ("2024-03-04 03-04"): "on Monday" then matches it.
+        query = f"{query} {mentioned_days(query)}"
         query_ids = index.tokenizer.tokenize(
             [query], update_vocab=False, return_as="ids", show_progress=False
         )
