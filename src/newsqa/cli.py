@@ -82,6 +82,7 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> None:
     and feeds (http:// or https:// URLs: a feed's items are added once; `newsqa feeds
     add` follows it)."""
     from newsqa.fetch import is_url
+    from newsqa.models import IngestReport
 
     paths = [Path(s) for s in sources if not is_url(s)]
     urls = [s for s in sources if is_url(s)]

@@ -17,8 +17,6 @@ import chromadb.errors
 
 from newsqa.store.connection import Connection
 
-_VECTOR: Sequence[float] = (1.0,)
-
 
 class SideCollection:
     """The records of one side collection (created on the first write)."""
@@ -46,7 +44,7 @@ class SideCollection:
             part = records[start : start + self._conn.max_batch]
 
             def upsert(part: Sequence[tuple[str, dict[str, Any]]] = part) -> None:
-                vectors: list[Sequence[float]] = [_VECTOR] * len(part)
+                vectors = [[1.0] for _ in part]  # Chroma wants lists (or arrays)
                 self._collection().upsert(
                     ids=[i for i, _ in part],
                     metadatas=[m for _, m in part],
