@@ -219,3 +219,30 @@ def test_unreachable_server_is_one_clear_error(tmp_path: Path) -> None:
         assert "Traceback" not in done.stderr
         (line,) = done.stderr.strip().splitlines()
         assert line.startswith(f"error: cannot reach the Chroma server at {url}")
+
+
+def test_wire_copies_group_on_a_server_from_another_machine(served: Served) -> None:
+    """Issue 13: story signatures live on the server, so a client whose data dir has no
+    story index yet groups a copy with the seed that the CLI process ingested."""
+    qa = served.qa("stories")
+    paragraphs = SEED_FILE.read_text(encoding="utf-8").split("\n\n")
+    record = {
+        "title": "Berlin denies war plans",
+        "date": "2024-03-05",
+        "url": "https://www.example-daily.com/berlin",
+        "text": "\n\n".join(paragraphs[:-3]).removeprefix(" date 2024-03-05 ").strip(),
+    }
+    copy = served.tmp / "copy.json"
+    copy.write_text(json.dumps(record), encoding="utf-8")
+    assert qa.ingest([copy]).ok
+    infos = {i.source: i for i in qa.articles()}
+    seed, other = infos[str(SEED_FILE)], infos[record["url"]]
+    assert other.story == seed.story == seed.id
+    answer = qa.ask(QUESTION)
+    assert answer.answerable
+    assert {c.article_id for c in answer.citations[0].also_reported} == {
+        seed.id,
+        other.id,
+    } - {answer.citations[0].article_id}
+    assert qa.remove(other.id)  # the library as the other tests found it
+    assert [i.story for i in qa.articles()] == [seed.id]

@@ -45,6 +45,7 @@ from newsqa_ui import (
     sources_html,
 )
 from streamlit.delta_generator import DeltaGenerator
+from web_section import web_section
 
 from newsqa import NewsQA, NewsQAError, Settings
 from newsqa.catalog import Catalog
@@ -229,6 +230,7 @@ def sidebar(
             key="new_chat",
         )
         upload_slot = library_section(qa, catalog, work)
+        web_section(qa)
         st.divider()
         options_section(catalog, settings)
     return upload_slot

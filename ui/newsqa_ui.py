@@ -25,6 +25,7 @@ from datetime import date as _date
 from typing import Protocol
 from urllib.parse import urlparse
 
+from newsqa.dates import with_dates
 from newsqa.errors import NewsQAError
 from newsqa.models import Answer, Citation, FileResult, IngestReport
 from newsqa.store import ArticleInfo
@@ -115,6 +116,7 @@ class SourceCard:
     starts_mid_article: bool
     ends_mid_article: bool
     verified: bool
+    also_reported: tuple[str, ...] = ()  # other copies of the story: "outlet, 5 Mar 2024"
 
 
 def _segments(passage: str, offset: int, spans: Sequence[tuple[int, int]]) -> tuple[Segment, ...]:
@@ -163,9 +165,10 @@ def build_source_cards(
         valid = text is not None and 0 <= p_start < p_end <= len(text)
         if text is not None and valid:
             segments = _segments(text[p_start:p_end], p_start, spans)
+            segments = _with_resolved_dates(segments, p_start, cites)
             head, tail = p_start > 0, p_end < len(text)
         else:
-            segments = tuple(Segment(c.text, True) for c in cites)
+            segments = tuple(Segment(with_dates(c.text, c.start, c.dates), True) for c in cites)
             head = tail = True
         cards.append(
             SourceCard(
@@ -177,9 +180,34 @@ def build_source_cards(
                 starts_mid_article=head,
                 ends_mid_article=tail,
                 verified=all(c.verified for c in cites),
+                also_reported=_also_reported(cites),
             )
         )
     return cards
+
+
+def _with_resolved_dates(
+    segments: tuple[Segment, ...], offset: int, cites: Sequence[Citation]
+) -> tuple[Segment, ...]:
+    """Cited runs with each relative date followed by the date it means:
+    "On Monday (4 March 2024)" (issue 13)."""
+    spans = [d for c in cites for d in c.dates]
+    if not spans:
+        return segments
+    out: list[Segment] = []
+    for segment in segments:
+        text = with_dates(segment.text, offset, spans) if segment.cited else segment.text
+        out.append(Segment(text, segment.cited))
+        offset += len(segment.text)
+    return tuple(out)
+
+
+def _also_reported(cites: Sequence[Citation]) -> tuple[str, ...]:
+    seen: dict[str, str] = {}
+    for c in cites:
+        for copy in c.also_reported:
+            seen.setdefault(copy.article_id, f"{copy.outlet}, {format_date(copy.date)}")
+    return tuple(seen.values())
 
 
 def answer_html(text: str, numbers: Sequence[int]) -> str:
@@ -227,12 +255,18 @@ def source_card_html(card: SourceCard) -> str:
         if card.verified
         else '<span class="nqa-unverified">not verified against the stored text</span>'
     )
+    also = (
+        f'<div class="nqa-also">Also reported by {_e("; ".join(card.also_reported))}</div>'
+        if card.also_reported
+        else ""
+    )
     return (
         '<div class="nqa-card">'
         f'<div class="nqa-card-head">{numbers}<span class="nqa-title">{_e(card.title)}</span></div>'
         f'<div class="nqa-meta">{_e(format_date(card.date))} · {_source_html(card.source)}'
         f"{warning}</div>"
         f'<div class="nqa-passage">{passage}</div>'
+        f"{also}"
         "</div>"
     )
 
@@ -261,18 +295,34 @@ def answer_caption(answer: Answer) -> str:
 # -- library ---------------------------------------------------------------------------
 
 
+def by_story(articles: Sequence[ArticleInfo]) -> list[list[ArticleInfo]]:
+    """Articles grouped by story (wire copies together), in the order of each story's
+    first article; within a story, the list's order."""
+    groups: dict[str, list[ArticleInfo]] = {}
+    for a in articles:
+        groups.setdefault(a.story or a.id, []).append(a)
+    return list(groups.values())
+
+
 def library_html(articles: Sequence[ArticleInfo]) -> str:
-    """The article list for the sidebar: title, date and passage count per article."""
-    rows = "".join(
-        '<li class="nqa-lib-item">'
-        f'<div class="nqa-lib-title" title="{_e(a.title)}">{_e(a.title)}</div>'
-        f'<div class="nqa-lib-meta">{_e(format_date(a.date))} · '
-        f"{a.passages} passage{'' if a.passages == 1 else 's'} · "
-        f'<span title="{_e(a.source)}">{_e(describe_source(a.source))}</span></div>'
-        "</li>"
-        for a in articles
-    )
-    return f'<ul class="nqa-lib">{rows}</ul>'
+    """The article list for the sidebar: title, date and passage count per article;
+    the other copies of a story listed under its first article."""
+    rows = []
+    for first, *copies in by_story(articles):
+        also = "".join(
+            f'<div class="nqa-lib-copy" title="{_e(c.title)}">also {_e(describe_source(c.source))}'
+            f" · {_e(format_date(c.date))}</div>"
+            for c in copies
+        )
+        rows.append(
+            '<li class="nqa-lib-item">'
+            f'<div class="nqa-lib-title" title="{_e(first.title)}">{_e(first.title)}</div>'
+            f'<div class="nqa-lib-meta">{_e(format_date(first.date))} · '
+            f"{first.passages} passage{'' if first.passages == 1 else 's'} · "
+            f'<span title="{_e(first.source)}">{_e(describe_source(first.source))}</span></div>'
+            f"{also}</li>"
+        )
+    return f'<ul class="nqa-lib">{"".join(rows)}</ul>'
 
 
 def library_summary(articles: int, passages: int) -> str:
@@ -412,5 +462,7 @@ li.nqa-lib-item:last-child { border-bottom: none; }
   -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
 }
 .nqa-lib-meta { font-size: 0.76rem; opacity: 0.65; margin-top: 0.1rem; }
+.nqa-lib-copy, .nqa-also { font-size: 0.74rem; opacity: 0.65; margin-top: 0.1rem; }
+.nqa-lib-copy { padding-left: 0.8rem; }
 </style>
 """

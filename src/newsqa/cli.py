@@ -21,6 +21,7 @@ from newsqa.runtime import configure_process
 from newsqa.settings import Settings
 
 if TYPE_CHECKING:
+    from newsqa.feeds import FeedResult, Feeds
     from newsqa.models import Answer, IngestReport
     from newsqa.qa import NewsQA
 
@@ -73,12 +74,24 @@ def print_report(report: IngestReport) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
-    """Add articles from files and folders (.txt .md .html .json .jsonl)."""
-    report = _qa(ctx).ingest(list(paths), progress=not as_json)
+def ingest(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> None:
+    """Add articles from files and folders (.txt .md .html .json .jsonl), web pages
+    and feeds (http:// or https:// URLs: a feed's items are added once; `newsqa feeds
+    add` follows it)."""
+    from newsqa.fetch import is_url
+    from newsqa.models import IngestReport
+
+    paths = [Path(s) for s in sources if not is_url(s)]
+    urls = [s for s in sources if is_url(s)]
+    report = _qa(ctx).ingest(paths, progress=not as_json) if paths else IngestReport()
+    if urls:
+        from newsqa.web import ingest_urls
+
+        web = ingest_urls(_qa(ctx), urls, progress=not as_json)
+        report.results += web.results
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -226,6 +239,112 @@ def articles_remove(ctx: click.Context, article_ids: tuple[str, ...]) -> None:
     missing = [a for a in article_ids if not _qa(ctx).remove(a)]
     for article_id in missing:
         click.secho(f"no article with id {article_id}", fg="red", err=True)
+    ctx.exit(1 if missing else 0)
+
+
+@main.group()
+def feeds() -> None:
+    """Follow RSS and Atom feeds: each refresh adds the items not seen before."""
+
+
+def _feeds(ctx: click.Context) -> Feeds:
+    from newsqa.feeds import Feeds
+
+    return Feeds(_qa(ctx))
+
+
+def _print_feed_result(result: FeedResult) -> None:
+    """One feed's outcome: a heading, a line per item that changed or failed, a summary."""
+    if result.error:
+        click.secho(f"failed    {result.url}: {result.error}", fg="red", err=True)
+        return
+    name = f"{result.title} ({result.url})" if result.title else result.url
+    heading = {
+        "followed": f"Following {name}",
+        "already followed": f"Already following {name}",
+        "not modified": f"{name}: not changed since the last refresh",
+        "page": f"Added the page {result.url}",
+    }.get(result.status, name)
+    click.secho(heading, bold=True)
+    if result.status in ("followed", "refreshed", "page"):
+        print_report(result.report)
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--new-only", is_flag=True, help="Add none of the items listed now, only later ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def feeds_add(ctx: click.Context, url: str, new_only: bool, as_json: bool) -> None:
+    """Follow the feed at URL (or the feed a web page links to) and add its items."""
+    result = _feeds(ctx).add(url, new_only=new_only, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_feed_result(result)
+    ctx.exit(0 if result.ok else 1)
+
+
+@feeds.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def feeds_list(ctx: click.Context, as_json: bool) -> None:
+    """List the followed feeds: items added, last refresh, title and URL."""
+    import time
+
+    infos = _feeds(ctx).followed()
+    if as_json:
+        click.echo(json.dumps([i.to_dict() for i in infos], indent=2, ensure_ascii=False))
+        return
+    for info in infos:
+        when = (
+            "never"
+            if not info.refreshed_at
+            else time.strftime("%Y-%m-%d %H:%M", time.localtime(info.refreshed_at))
+        )
+        failed = f", {info.failed} failed" if info.failed else ""
+        click.echo(f"{info.title}\n  {info.url}\n  {info.items} items{failed}, refreshed {when}")
+        if info.error:
+            click.secho(f"  last refresh failed: {info.error}", fg="red")
+    click.echo(f"{len(infos)} feeds")
+
+
+@feeds.command("refresh")
+@click.argument("urls", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def feeds_refresh(ctx: click.Context, urls: tuple[str, ...], as_json: bool) -> None:
+    """Fetch the followed feeds (or only URLS) and add their new items.
+
+    Exits with 1 when a feed or an item failed; each failure is one line saying why.
+    """
+    results = _feeds(ctx).refresh(list(urls) or None, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
+    else:
+        for result in results:
+            _print_feed_result(result)
+        if not results:
+            click.echo("No feeds followed: add one with `newsqa feeds add URL`.")
+    ctx.exit(0 if all(r.ok for r in results) else 1)
+
+
+@feeds.command("remove")
+@click.argument("urls", nargs=-1, required=True)
+@click.option("--delete-articles", is_flag=True, help="Also remove the articles the feed added.")
+@click.pass_context
+def feeds_remove(ctx: click.Context, urls: tuple[str, ...], delete_articles: bool) -> None:
+    """Stop following feeds (their articles stay unless --delete-articles)."""
+    library = _feeds(ctx)
+    missing = 0
+    for url in urls:
+        removed = library.remove(url, delete_articles=delete_articles)
+        if removed is None:
+            click.secho(f"not a followed feed: {url}", fg="red", err=True)
+            missing += 1
+            continue
+        gone = f"; removed {removed.articles_removed} articles" if delete_articles else ""
+        click.echo(f"Stopped following {removed.title} ({removed.url}){gone}")
     ctx.exit(1 if missing else 0)
 
 

@@ -27,12 +27,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from newsqa import dates, stories
 from newsqa.articles import ArticleError, discover, parse_bytes_results, parse_file_results
 from newsqa.chunking import chunk_article
 from newsqa.embeddings import MiniLMEmbeddings
 from newsqa.models import Article, FileResult, IngestReport, Passage
 from newsqa.settings import Settings
 from newsqa.store import EmbeddedArticle, Store, StoreError
+from newsqa.stories import StoryIndex
 
 Batch = list[EmbeddedArticle]
 
@@ -44,6 +46,7 @@ class _Planned:
     result: FileResult
     new: bool  # its content is not stored yet: chunk, embed and write it
     passages: list[Passage] = field(default_factory=list)
+    signature: np.ndarray | None = None  # MinHash, to find its wire copies (stories)
 
 
 def _parsed_paths(
@@ -64,10 +67,11 @@ def ingest_paths(
     settings: Settings,
     *,
     progress: bool = False,
+    story_index: StoryIndex | None = None,
 ) -> IngestReport:
     """Ingest files and folders (recursively)."""
     parsed = _parsed_paths(paths, settings, progress)
-    return ingest_parsed(store, embeddings, parsed, settings, progress)
+    return ingest_parsed(store, embeddings, parsed, settings, progress, story_index)
 
 
 def printable(name: str) -> str:
@@ -97,6 +101,7 @@ def ingest_uploads(
     settings: Settings,
     *,
     progress: bool = False,
+    story_index: StoryIndex | None = None,
 ) -> IngestReport:
     """Ingest in-memory files (name, content), e.g. uploads from the app."""
 
@@ -106,7 +111,7 @@ def ingest_uploads(
         return parse_bytes_results(data, name, f"upload:{name}", max_bytes=settings.max_file_bytes)
 
     parsed = ((printable(name), parse(name, data)) for name, data in files)
-    return ingest_parsed(store, embeddings, parsed, settings, progress)
+    return ingest_parsed(store, embeddings, parsed, settings, progress, story_index)
 
 
 def _too_long(article: Article, settings: Settings) -> ArticleError | None:
@@ -127,8 +132,13 @@ def ingest_parsed(
     parsed: Iterable[tuple[str, list[Article | ArticleError]]],
     settings: Settings,
     progress: bool = False,
+    story_index: StoryIndex | None = None,
 ) -> IngestReport:
-    """Plan what changes, then embed and write it in batches."""
+    """Plan what changes, then embed and write it in batches.
+
+    ``story_index``: the library's story index, kept by a long-lived caller
+    (``NewsQA``); without one, it is loaded from its cache for this ingest.
+    """
     report = IngestReport()
     store.refresh()
     known = store.article_origins()
@@ -154,8 +164,15 @@ def ingest_parsed(
             seen.add(item.id)
             result.status = "replaced" if stale else "added"
             planned.append(_Planned(item, stale, result, new=item.id not in known))
-    _write(store, embeddings, planned, settings, progress)
+    index = story_index if story_index is not None else StoryIndex(story_cache(settings))
+    _write(store, embeddings, planned, settings, progress, index)
     return report
+
+
+def story_cache(settings: Settings) -> Path:
+    """Where the story index is cached (with a Chroma server too: each machine keeps
+    its own copy, like the BM25 index)."""
+    return settings.data_dir / "stories" / settings.collection
 
 
 def _estimate(item: _Planned, chunk_chars: int) -> int:
@@ -179,10 +196,24 @@ def _batches(planned: list[_Planned], settings: Settings) -> list[list[_Planned]
 def _chunk(batch: list[_Planned], settings: Settings) -> None:
     for p in batch:
         if p.new:
-            p.passages = chunk_article(
+            passages = chunk_article(
                 p.article, settings.chunk_chars, settings.chunk_overlap_sentences
             )
+            p.passages = _with_dates(p.article, passages)
+            p.signature = stories.signature(p.article.text)
             p.result.passages = len(p.passages)
+
+
+def _with_dates(article: Article, passages: list[Passage]) -> list[Passage]:
+    """The passages with the relative dates inside them resolved (issue 13)."""
+    sentences = sorted({s for p in passages for s in p.sentences}, key=lambda s: s.start)
+    spans = dates.resolve(article.text, article.date, sentences)
+    if not spans:
+        return passages
+    return [
+        replace(p, dates=tuple(s for s in spans if p.start <= s.start and s.end <= p.end))
+        for p in passages
+    ]
 
 
 def _write(
@@ -191,6 +222,7 @@ def _write(
     planned: list[_Planned],
     settings: Settings,
     progress: bool,
+    index: StoryIndex,
 ) -> None:
     """Chunk, embed and write, batch by batch, as a pipeline of two threads.
 
@@ -238,11 +270,12 @@ def _write(
             if error is not None:
                 _fail(batch, error)
             else:
-                writing = (batch, worker.submit(_put, store, batch, prepared))
+                writing = (batch, worker.submit(_put, store, batch, prepared, index))
             # Skipped or failed passages count as done, so the bar always ends full.
             bar.update(done_before + size - bar.n)
         if writing is not None:
             _settle(*writing)
+    index.save()
 
 
 def _error(future: Future[None], what: str) -> str | None:
@@ -308,12 +341,15 @@ def embed_articles(
     return out
 
 
-def _put(store: Store, batch: list[_Planned], prepared: Batch) -> None:
+def _put(store: Store, batch: list[_Planned], prepared: Batch, index: StoryIndex) -> None:
     """Write one embedded batch under the writer lock (runs on the writer thread)."""
     with store.writing():
+        stale = [i for p in batch for i in p.stale]
         if prepared:
+            signatures = {p.article.id: p.signature for p in batch if p.signature is not None}
+            prepared = stories.label_batch(store, index, prepared, signatures, exclude=stale)
             store.put(prepared)
-        store.delete([i for p in batch for i in p.stale])
+        stories.remove_articles(store, index, stale)
         # Passages left by an ingest killed before it wrote their article record.
         store.delete_orphans(sorted({p.article.origin for p in batch}))
 

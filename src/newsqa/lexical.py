@@ -27,6 +27,7 @@ import bm25s
 import numpy as np
 from bm25s.tokenization import Tokenized, Tokenizer
 
+from newsqa.dates import mentioned_days, search_words
 from newsqa.lexicon import stemmer
 from newsqa.models import date_to_int
 from newsqa.store import Store, StoredPassage
@@ -43,9 +44,11 @@ def new_tokenizer() -> Tokenizer:
 def _row(sp: StoredPassage) -> tuple[str, int, str]:
     """What the index keeps of a passage: its BM25 text, date int and article id.
 
-    The title is part of what a passage is about ("Peskov" may only be there).
+    The title is part of what a passage is about ("Peskov" may only be there), and
+    so are its resolved relative dates: "on Monday" is found by "4 March 2024".
     """
-    return f"{sp.title}\n{sp.passage.text}", date_to_int(sp.date), sp.passage.article_id
+    text = f"{sp.title}\n{sp.passage.text}\n{search_words(sp.passage.dates)}"
+    return text, date_to_int(sp.date), sp.passage.article_id
 
 
 @dataclass
@@ -304,6 +307,9 @@ class LexicalIndex:
             mask &= np.isin(index.article_ids, article_ids)
         if not mask.any():
             return []
+        # A day the question names ("4 March 2024") also as the tokens its passages'
+        # resolved dates carry ("2024-03-04 03-04"): "on Monday" then matches it.
+        query = f"{query} {mentioned_days(query)}"
         query_ids = index.tokenizer.tokenize(
             [_content(query)], update_vocab=False, return_as="ids", show_progress=False
         )

@@ -64,6 +64,17 @@ class Span:
 
 
 @dataclass(frozen=True)
+class DateSpan:
+    """A relative date expression at ``article.text[start:end]`` ("on Monday") and the
+    date it means (ISO), resolved against the article's date (:mod:`newsqa.dates`)."""
+
+    start: int
+    end: int
+    date: str
+    granularity: str = "day"  # "day" | "week" (date = its Monday) | "month" | "year"
+
+
+@dataclass(frozen=True)
 class Passage:
     """A chunk of an article: a run of whole sentences, with their offsets."""
 
@@ -73,6 +84,8 @@ class Passage:
     end: int
     text: str  # == article.text[start:end]
     sentences: tuple[Span, ...]  # article offsets of the sentences inside this passage
+    # Relative dates in this passage, resolved (article offsets; issue 13).
+    dates: tuple[DateSpan, ...] = field(default=(), compare=False)
 
     @property
     def id(self) -> str:
@@ -95,6 +108,10 @@ class Hit:
     # ingest; None when the store has none for it. A zero row: a sentence the
     # encoder's truncation cut off.
     sentence_vectors: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The story the article belongs to (its wire copies share it; issue 13), and the
+    # passages of other copies that retrieval folded into this one.
+    story: str = ""
+    copies: tuple[Hit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,16 @@ class Filters:
     date_from: str | None = None
     date_to: str | None = None
     article_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Another article of a cited article's story: "also reported by"."""
+
+    article_id: str
+    title: str
+    outlet: str
+    date: str | None
 
 
 @dataclass
@@ -123,6 +150,10 @@ class Citation:
     passage_start: int = 0
     passage_end: int = 0
     verified: bool = False
+    # Resolved relative dates inside the cited sentence (article offsets), and the
+    # other copies of the cited article's story (issue 13).
+    dates: list[DateSpan] = field(default_factory=list)
+    also_reported: list[Copy] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

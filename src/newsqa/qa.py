@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from newsqa.catalog import Catalog
 from newsqa.errors import QuestionError
 from newsqa.gate import ReadWriteGate
-from newsqa.models import Answer, Filters, IngestReport
+from newsqa.models import Answer, Article, Copy, Filters, Hit, IngestReport
 from newsqa.settings import Settings, load_settings
 from newsqa.store import ArticleInfo, Store
 
@@ -40,10 +40,12 @@ if TYPE_CHECKING:
     from langchain_core.runnables import Runnable
 
     from newsqa.answering import Answerer, ExtractiveAnswerer
+    from newsqa.articles import ArticleError
     from newsqa.conversation import History
     from newsqa.embeddings import MiniLMEmbeddings
     from newsqa.lexical import LexicalIndex
     from newsqa.retrieval import HybridSearch, NewsRetriever
+    from newsqa.stories import StoryIndex
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
@@ -156,6 +158,14 @@ class NewsQA:
         return LexicalIndex(self.store, cache)
 
     @cached_property
+    def story_index(self) -> StoryIndex:
+        """Finds each new article's wire copies (see :mod:`newsqa.stories`)."""
+        from newsqa.ingest import story_cache
+        from newsqa.stories import StoryIndex
+
+        return StoryIndex(story_cache(self.settings))
+
+    @cached_property
     def search(self) -> HybridSearch:
         from newsqa.retrieval import HybridSearch
 
@@ -202,6 +212,7 @@ class NewsQA:
                 [Path(p) for p in paths],
                 self.settings,
                 progress=progress,
+                story_index=self.story_index,
             )
 
     def ingest_files(
@@ -212,7 +223,30 @@ class NewsQA:
 
         with self._writing():
             return ingest_uploads(
-                self.store, self.ingest_embeddings, files, self.settings, progress=progress
+                self.store,
+                self.ingest_embeddings,
+                files,
+                self.settings,
+                progress=progress,
+                story_index=self.story_index,
+            )
+
+    def ingest_parsed(
+        self, parsed: Iterable[tuple[str, list[Article | ArticleError]]], *, progress: bool = False
+    ) -> IngestReport:
+        """Ingest articles read elsewhere (pages and feed items fetched by
+        :mod:`newsqa.web` and :mod:`newsqa.feeds`): ``(origin, [article or error])``
+        pairs, one result each."""
+        from newsqa.ingest import ingest_parsed
+
+        with self._writing():
+            return ingest_parsed(
+                self.store,
+                self.ingest_embeddings,
+                parsed,
+                self.settings,
+                progress,
+                story_index=self.story_index,
             )
 
     def articles(self) -> list[ArticleInfo]:
@@ -240,12 +274,15 @@ class NewsQA:
 
     def remove(self, article_id: str) -> bool:
         """Remove an article and its passages. False if there was no such article."""
+        from newsqa.stories import remove_articles
+
         with self._writing():
             self.store.refresh()
             if not self.store.has_article(article_id):
                 return False
             with self.store.writing():
-                self.store.delete([article_id])
+                remove_articles(self.store, self.story_index, [article_id])
+            self.story_index.save()
             return True
 
     # -- questions -----------------------------------------------------------------
@@ -308,6 +345,7 @@ class NewsQA:
 
         with self._reading():
             answer = verify_answer(answer, self.store.article_text)
+        self._annotate(answer, state["hits"])
         answer.standalone_question = state["resolved"].standalone
         own = dict(answer.timings)
         if "first_token" in own:
@@ -320,6 +358,40 @@ class NewsQA:
             "total": now - state["t0"],
         }
         return answer
+
+    def _annotate(self, answer: Answer, hits: list[Hit]) -> None:
+        """Give each citation its sentence's resolved dates and its story's other copies
+        ("also reported by"; one store read for all of them), and show the dates in the
+        answer where it quotes a cited sentence: "on Monday (4 March 2024)"."""
+        from newsqa.dates import with_dates
+        from newsqa.stories import outlet
+        from newsqa.text import inert_markers
+
+        if not answer.citations:
+            return
+        passages = {h.passage.id: h.passage for h in hits}
+        story_of = {h.passage.article_id: h.story or h.passage.article_id for h in hits}
+        wanted = sorted({story_of.get(c.article_id, c.article_id) for c in answer.citations})
+        members = self.store.article_records(stories=wanted, texts=False)
+        for c in answer.citations:
+            passage = passages.get(c.passage_id)
+            if passage is not None:
+                c.dates = [d for d in passage.dates if c.start <= d.start and d.end <= c.end]
+            if c.dates:
+                # The extractive answer quotes "<sentence> [n]" (markers made inert);
+                # the citation's own text stays exact, for checking.
+                quoted = f"{inert_markers(c.text)} [{c.n}]"
+                dated = f"{inert_markers(with_dates(c.text, c.start, c.dates))} [{c.n}]"
+                answer.text = answer.text.replace(quoted, dated, 1)
+            story = story_of.get(c.article_id, c.article_id)
+            c.also_reported = sorted(
+                (
+                    Copy(i, m.title, outlet(m.source), m.date)
+                    for i, m in members.items()
+                    if i != c.article_id and m.story == story
+                ),
+                key=lambda copy: (copy.date or "", copy.outlet),
+            )
 
     def ask(
         self,

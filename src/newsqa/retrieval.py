@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -21,6 +21,7 @@ from newsqa.lexical import LexicalIndex
 from newsqa.models import Filters, Hit, date_to_int
 from newsqa.settings import default
 from newsqa.store import Store, StoredPassage
+from newsqa.stories import shingles
 
 
 @dataclass
@@ -58,12 +59,14 @@ class HybridSearch:
         *,
         candidates: int = default("candidates"),
         rrf_k: int = default("rrf_k"),
+        fold_copies: bool = True,
     ) -> None:
         self.store = store
         self.lexical = lexical
         self.embeddings = embeddings
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.fold_copies = fold_copies  # off only to measure what folding changes
 
     def _dense(self, vector: np.ndarray, filters: Filters) -> list[tuple[StoredPassage, float]]:
         """The nearest ``candidates`` passages that pass the filters, with their cosine.
@@ -136,24 +139,81 @@ class HybridSearch:
         for sp in self.store.get_passages(missing):
             found[sp.passage.id] = sp
         fused = rrf([[sp.passage.id for sp, _ in dense], [pid for pid, _ in sparse]], self.rrf_k)
-        ranked = sorted((pid for pid in fused if pid in found), key=lambda p: -fused[p])[:k]
-        top = self.store.with_sentence_vectors([found[pid] for pid in ranked])
-        t4 = time.perf_counter()
-        timings.update(embed=t1 - t0, dense=t2 - t1, bm25=t3 - t2, fusion=t4 - t3)
+        ranked = sorted((pid for pid in fused if pid in found), key=lambda p: -fused[p])
         hits = [
             Hit(
-                passage=sp.passage,
-                title=sp.title,
-                date=sp.date,
-                source=sp.source,
-                score=fused[sp.passage.id],
-                dense_score=dense_scores.get(sp.passage.id),
-                bm25_score=bm25_scores.get(sp.passage.id),
-                sentence_vectors=sp.sentence_vectors,
+                passage=found[pid].passage,
+                title=found[pid].title,
+                date=found[pid].date,
+                source=found[pid].source,
+                score=fused[pid],
+                dense_score=dense_scores.get(pid),
+                bm25_score=bm25_scores.get(pid),
+                sentence_vectors=found[pid].sentence_vectors,
+                story=found[pid].story,
             )
-            for sp in top
+            for pid in ranked
         ]
+        hits = fold_copies(hits, k) if self.fold_copies else hits[:k]
+        # Sentence vectors only for the passages kept (folded copies are not answered from).
+        top = self.store.with_sentence_vectors([found[h.passage.id] for h in hits])
+        hits = [
+            replace(h, sentence_vectors=sp.sentence_vectors)
+            for h, sp in zip(hits, top, strict=True)
+        ]
+        t4 = time.perf_counter()
+        timings.update(embed=t1 - t0, dense=t2 - t1, bm25=t3 - t2, fusion=t4 - t3)
         return RetrievalResult(hits, vector, timings)
+
+
+# A passage from another article is folded when at least this share of its word
+# 5-shingles is in the passages already kept.
+COPY_SHARE = 0.5
+
+
+def fold_copies(ranked: list[Hit], k: int) -> list[Hit]:
+    """The best ``k`` hits such that none is a copy of another (issue 13).
+
+    Walking down the ranking, a passage whose text is mostly in the passages already
+    kept from *other* articles is folded into the kept passage it overlaps most
+    (``Hit.copies`` keeps it, for "also reported by" and for comparing what copies
+    say). Above all that is a wire copy of a story already represented; it is also
+    boilerplate two outlets share, or a wire paragraph quoted in another story. A
+    passage that adds text the kept ones lack stays. Passages of one article never
+    fold (they overlap by a sentence by design).
+    """
+    kept: list[Hit] = []
+    shingled: dict[str, set[str]] = {}
+
+    def shingles_of(hit: Hit) -> set[str]:
+        if hit.passage.id not in shingled:
+            shingled[hit.passage.id] = shingles(hit.passage.text)
+        return shingled[hit.passage.id]
+
+    for hit in ranked:
+        if len(kept) >= k:
+            break
+        others = [i for i, h in enumerate(kept) if h.passage.article_id != hit.passage.article_id]
+        if others:
+            mine = shingles_of(hit)
+            overlap = {i: len(mine & shingles_of(kept[i])) for i in others}
+            covered = mine & set().union(*(shingles_of(kept[i]) for i in others))
+            if len(covered) >= COPY_SHARE * len(mine):
+                # Prefer a kept passage of the same story, then the largest overlap.
+                best = max(others, key=lambda i: (kept[i].story == hit.story, overlap[i]))
+                kept[best] = replace(kept[best], copies=(*kept[best].copies, hit))
+                continue
+            # A shorter copy kept earlier (a flash, a trimmed reprint) gives its place to
+            # this fuller passage, which then carries it as a copy.
+            inside = [i for i in others if overlap[i] >= COPY_SHARE * len(shingles_of(kept[i]))]
+            if inside:
+                first = inside[0]
+                swallowed = tuple(kept[i] for i in inside)
+                kept[first] = replace(hit, copies=(*hit.copies, *swallowed))
+                kept = [h for i, h in enumerate(kept) if i not in inside[1:]]
+                continue
+        kept.append(hit)
+    return kept
 
 
 def hit_to_document(hit: Hit) -> Document:

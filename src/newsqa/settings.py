@@ -106,11 +106,33 @@ class Settings(BaseSettings):
     max_article_chars: int = Field(default=1_000_000, ge=1)
     max_question_chars: int = Field(default=2_000, ge=1)
 
+    # -- fetching pages and feeds (`newsqa ingest URL`, `newsqa feeds`) ----------------
+    # A page is held to max_file_bytes like a file.
+    fetch_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds to connect, to wait for data, and in all."
+    )
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    # "1" allows every address; a comma-separated list of networks ("10.1.0.0/16,
+    # 192.168.1.5") allows those only. Without it, a link cannot make newsqa read the
+    # user's router, intranet or a cloud metadata service (169.254.169.254).
+    allow_private_urls: str = Field(
+        default="",
+        description="Allow loopback, private and link-local addresses: 1, or networks.",
+    )
+
     def __init__(self, **values: Any) -> None:
         try:
             super().__init__(**values)
         except ValidationError as exc:
             raise SettingsError(describe(exc)) from None
+
+    @field_validator("allow_private_urls")
+    @classmethod
+    def _check_networks(cls, value: str) -> str:
+        from newsqa.addresses import AddressPolicy
+
+        AddressPolicy.parse(value)  # raises ValueError with the bad entry
+        return value.strip()
 
     @field_validator("chroma_url")
     @classmethod

@@ -13,7 +13,8 @@ The package, one job per module:
   that lets the next writer clean up after a crash;
 - ``records``: how articles and passages are encoded as Chroma records (the one
   place to add a stored field);
-- ``sentences``: the embedded store's sentence vectors, beside Chroma.
+- ``sentences``: the embedded store's sentence vectors, beside Chroma;
+- ``side``: collections other modules keep in the library (followed feeds).
 
 What is stored:
 
@@ -21,7 +22,9 @@ What is stored:
   vector (cosine space), its text, and its article's metadata (for filters);
 - ``<name>_articles``: one record per article with its full text (so every
   citation can be checked against the source) and the mean of its passage vectors;
-- the sentence vectors of each passage (:mod:`newsqa.store.sentences`).
+- the sentence vectors of each passage (:mod:`newsqa.store.sentences`);
+- ``<name>_feeds``: the feeds the library follows and the items it has seen
+  (:mod:`newsqa.feeds`, through :mod:`newsqa.store.side`).
 
 Writes are upserts, so a retried write never duplicates anything. Embedding is
 not the store's job: :mod:`newsqa.ingest` hands it vectors ready to write.
@@ -30,7 +33,7 @@ not the store's job: :mod:`newsqa.ingest` hands it vectors ready to write.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any
@@ -43,8 +46,9 @@ from newsqa.settings import Settings
 from newsqa.store import records
 from newsqa.store.connection import Connection
 from newsqa.store.journal import Journal, WriterLock
-from newsqa.store.records import ArticleInfo, EmbeddedArticle, StoredPassage
+from newsqa.store.records import ArticleInfo, ArticleRecord, EmbeddedArticle, StoredPassage
 from newsqa.store.sentences import SentenceVectors
+from newsqa.store.side import SideCollection
 
 _PAGE = 5_000  # rows per read when reading the whole collection
 
@@ -136,7 +140,7 @@ class Store:
                 texts.append(passage.text)
                 # A server keeps them in the passage's metadata; embedded, in the sidecar.
                 in_meta = sentences if self._sentences is None else None
-                metas.append(records.passage_metadata(e.article, passage, in_meta))
+                metas.append(records.passage_metadata(e.article, passage, in_meta, e.story))
                 rows.append((passage.id, e.article.id, records.quantize(sentences)))
         if self._sentences is not None:
             sidecar = self._sentences
@@ -148,7 +152,7 @@ class Store:
             "articles",
             [e.article.id for e in batch],
             [e.article.text for e in batch],
-            [records.article_metadata(e.article, len(e.passages)) for e in batch],
+            [records.article_metadata(e) for e in batch],
             np.stack([e.vector for e in batch]).astype(np.float32),
         )
 
@@ -257,6 +261,68 @@ class Store:
             for article_id, meta in zip(found["ids"], found["metadatas"] or [], strict=True)
         ]
         return sorted(infos, key=lambda a: (a.date or "", a.title), reverse=True)
+
+    def side(self, suffix: str) -> SideCollection:
+        """The library's ``<collection>_<suffix>`` collection, for a module's own records
+        (:mod:`newsqa.feeds`); written inside :meth:`writing` like everything else."""
+        return SideCollection(self._conn, f"{self.settings.collection}_{suffix}")
+
+    # -- stories (newsqa.stories) --------------------------------------------------------
+
+    def article_ids(self) -> list[str]:
+        """Every article id (ids only: a cheap read)."""
+        found = self._conn.call("listing articles", lambda: self._conn.articles.get(include=[]))
+        return list(found["ids"])
+
+    def article_records(
+        self,
+        article_ids: Sequence[str] | None = None,
+        *,
+        stories: Sequence[str] | None = None,
+        texts: bool = True,
+    ) -> dict[str, ArticleRecord]:
+        """The records of these articles, or of every article of these stories (or
+        both: those of ``article_ids`` in ``stories``); texts only when ``texts``."""
+        if (article_ids is not None and not article_ids) or (stories is not None and not stories):
+            return {}
+        ids = list(article_ids) if article_ids is not None else None
+        where: Any = records.by_stories(stories) if stories is not None else None
+        include: Any = ["documents", "metadatas"] if texts else ["metadatas"]
+        found = self._conn.call(
+            "reading articles",
+            lambda: self._conn.articles.get(ids=ids, where=where, include=include),
+        )
+        metas = found["metadatas"] or []
+        docs = found["documents"] or [""] * len(metas)
+        return {
+            i: records.article_record(i, str(doc), dict(meta))
+            for i, doc, meta in zip(found["ids"], docs, metas, strict=True)
+        }
+
+    def set_stories(self, labels: Mapping[str, str]) -> None:
+        """Give these articles (their records and passages) new story ids; inside
+        :meth:`writing`. A metadata update changes only the keys it names."""
+        if not labels:
+            return
+        ids = list(labels)
+        self._conn.call(
+            "updating articles",
+            lambda: self._conn.articles.update(
+                ids=ids, metadatas=[{"story": labels[i]} for i in ids]
+            ),
+        )
+        where: Any = records.by_articles(ids)
+        found = self._conn.call(
+            "reading passages", self._on_passages("get", where=where, include=["metadatas"])
+        )
+        pids = list(found["ids"])
+        stories: Any = [{"story": labels[str(m["article_id"])]} for m in found["metadatas"] or []]
+        for start in range(0, len(pids), self._conn.max_batch):
+            part = slice(start, start + self._conn.max_batch)
+            self._conn.call(
+                "updating passages",
+                self._on_passages("update", ids=pids[part], metadatas=stories[part]),
+            )
 
     # -- passages ------------------------------------------------------------------------
 
@@ -442,4 +508,12 @@ def _passages(found: Any) -> list[StoredPassage]:
     ]
 
 
-__all__ = ["ArticleInfo", "EmbeddedArticle", "Store", "StoreError", "StoredPassage"]
+__all__ = [
+    "ArticleInfo",
+    "ArticleRecord",
+    "EmbeddedArticle",
+    "SideCollection",
+    "Store",
+    "StoreError",
+    "StoredPassage",
+]

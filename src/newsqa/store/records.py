@@ -1,16 +1,20 @@
 """What the store writes for an article and its passages, and how it reads them back.
 
-The one place that knows the record layout. To store a new article field (a
-story id, date spans), add it to :func:`article_fields` (it then lands on the
-article record and on each of its passages, where filters and BM25 can see it)
-and read it back in :func:`article_info` / :func:`stored_passage`.
+The one place that knows the record layout. To store a new article field, add
+it to :func:`article_fields` (it then lands on the article record and on each of
+its passages, where filters and BM25 can see it) and read it back in
+:func:`article_info` / :func:`stored_passage`.
 
 Chroma metadata values must be scalars, so structured values are flattened:
 sentence offsets as ``"s-e;s-e"``, dates also as an int (Chroma compares numbers
-only). Sentence vectors are int8 (x127, cosines within ~0.01 of fp32); the
-embedded store keeps them as bytes in a sidecar (:mod:`newsqa.store.sentences`),
-a Chroma server as base64 text in the passage's metadata (``sentence_vectors``),
-which is also where libraries written before the sidecar have them.
+only), resolved relative dates as ``"s-e=YYYY-MM-DD/granularity;..."``, a story's
+MinHash signature as base64 (``minhash``, on the article record only). The story
+id (``story``) is on the article record and on each passage; records written
+before stories existed have none and read as their own story. Sentence vectors
+are int8 (x127, cosines within ~0.01 of fp32); the embedded store keeps them as
+bytes in a sidecar (:mod:`newsqa.store.sentences`), a Chroma server as base64
+text in the passage's metadata (``sentence_vectors``), which is also where
+libraries written before the sidecar have them.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from newsqa.models import Article, Filters, Passage, Span, date_to_int
+from newsqa.models import Article, DateSpan, Filters, Passage, Span, date_to_int
 
 DIM = 384  # MiniLM's vector size
 SENTENCE_VECTORS = "sentence_vectors"  # the metadata key of the base64 form
+SIGNATURE_VALUES = 128  # a story signature's MinHash values (newsqa.stories.NUM_PERM)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class ArticleInfo:
     source: str
     passages: int
     chars: int
+    story: str = ""  # wire copies share one (newsqa.stories): the id of its first article
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class StoredPassage:
     source: str
     # float32 [len(passage.sentences), 384], or None when none were stored or read.
     sentence_vectors: np.ndarray | None = field(default=None, repr=False, compare=False)
+    story: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,24 @@ class EmbeddedArticle:
     passage_vectors: np.ndarray  # float32 [len(passages), 384], unit length
     sentence_vectors: Sequence[np.ndarray]  # per passage: [len(passage.sentences), 384]
     vector: np.ndarray  # the article record's own vector, [384]
+    # Its story (newsqa.stories: set under the writer lock, just before the write) and
+    # its MinHash signature (uint32 [128]), by which later copies find it.
+    story: str = ""
+    signature: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """An article as story grouping reads it: its text only when asked for."""
+
+    id: str
+    title: str
+    date: str | None
+    source: str
+    story: str
+    ingested_at: float
+    signature: np.ndarray | None = field(default=None, repr=False, compare=False)
+    text: str = field(default="", repr=False)
 
 
 # -- sentence vectors ---------------------------------------------------------------------
@@ -108,13 +133,50 @@ def article_fields(article: Article) -> dict[str, Any]:
     }
 
 
-def article_metadata(article: Article, passages: int) -> dict[str, Any]:
-    return {
+def article_metadata(embedded: EmbeddedArticle) -> dict[str, Any]:
+    article = embedded.article
+    meta = {
         **article_fields(article),
-        "passages": passages,
+        "passages": len(embedded.passages),
         "chars": len(article.text),
         "ingested_at": time.time(),
+        "story": embedded.story or article.id,
     }
+    if embedded.signature is not None:
+        meta["minhash"] = pack_signature(embedded.signature)
+    return meta
+
+
+def pack_signature(values: np.ndarray) -> str:
+    """A story signature (uint32 values) as base64 text for a metadata value."""
+    return base64.b64encode(np.asarray(values).astype("<u4").tobytes()).decode("ascii")
+
+
+def unpack_signature(packed: str) -> np.ndarray | None:
+    """The inverse of :func:`pack_signature`; None for anything that is not one."""
+    try:
+        values = np.frombuffer(base64.b64decode(packed, validate=True), dtype="<u4")
+    except ValueError:
+        return None
+    return values.astype(np.uint32) if len(values) == SIGNATURE_VALUES else None
+
+
+def pack_dates(spans: Sequence[DateSpan]) -> str:
+    """Resolved dates as one metadata value: "start-end=date/granularity;..."."""
+    return ";".join(f"{s.start}-{s.end}={s.date}/{s.granularity}" for s in spans)
+
+
+def unpack_dates(value: str) -> tuple[DateSpan, ...]:
+    """The inverse of :func:`pack_dates`."""
+    out = []
+    for item in value.split(";"):
+        if not item:
+            continue
+        where, _, what = item.partition("=")
+        a, _, b = where.partition("-")
+        day, _, granularity = what.partition("/")
+        out.append(DateSpan(int(a), int(b), day, granularity or "day"))
+    return tuple(out)
 
 
 def _encode_spans(spans: Sequence[Span]) -> str:
@@ -127,7 +189,10 @@ def _decode_spans(value: str) -> tuple[Span, ...]:
 
 
 def passage_metadata(
-    article: Article, passage: Passage, sentence_vectors: np.ndarray | None = None
+    article: Article,
+    passage: Passage,
+    sentence_vectors: np.ndarray | None = None,
+    story: str = "",
 ) -> dict[str, Any]:
     """A passage's metadata; ``sentence_vectors`` only where they travel in it (server)."""
     meta = {
@@ -137,6 +202,8 @@ def passage_metadata(
         "start": passage.start,
         "end": passage.end,
         "sentences": _encode_spans(passage.sentences),
+        "dates": pack_dates(passage.dates),
+        "story": story or article.id,
     }
     if sentence_vectors is not None:
         meta[SENTENCE_VECTORS] = pack_vectors(sentence_vectors)
@@ -155,6 +222,7 @@ def stored_passage(
         end=int(meta["end"]),
         text=text,
         sentences=_decode_spans(str(meta["sentences"])),
+        dates=unpack_dates(str(meta.get("dates") or "")),
     )
     packed = meta.get(SENTENCE_VECTORS)
     vectors = unpack_vectors(str(packed)) if packed else sentence_vectors
@@ -164,6 +232,7 @@ def stored_passage(
         str(meta["date"]) or None,
         str(meta["source"]),
         fitting(vectors, passage),
+        story=str(meta.get("story") or passage.article_id),
     )
 
 
@@ -180,6 +249,20 @@ def article_info(article_id: str, meta: dict[str, Any]) -> ArticleInfo:
         source=str(meta["source"]),
         passages=int(meta["passages"]),
         chars=int(meta["chars"]),
+        story=str(meta.get("story") or article_id),
+    )
+
+
+def article_record(article_id: str, text: str, meta: dict[str, Any]) -> ArticleRecord:
+    return ArticleRecord(
+        id=article_id,
+        title=str(meta["title"]),
+        date=str(meta["date"]) or None,
+        source=str(meta["source"]),
+        story=str(meta.get("story") or article_id),
+        ingested_at=float(meta.get("ingested_at") or 0.0),
+        signature=unpack_signature(str(meta.get("minhash") or "")),
+        text=text,
     )
 
 
@@ -210,3 +293,8 @@ def where(filters: Filters | None) -> dict[str, Any] | None:
 def by_articles(article_ids: Sequence[str]) -> dict[str, Any]:
     """A ``where`` clause for the passages of these articles."""
     return {"article_id": {"$in": list(article_ids)}}
+
+
+def by_stories(stories: Sequence[str]) -> dict[str, Any]:
+    """A ``where`` clause for the articles (or passages) of these stories."""
+    return {"story": {"$in": list(stories)}}
