@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -30,11 +31,17 @@ class Filters:
     article_ids: tuple[str, ...] | None = None
 
 
+# Which dense search answered: no filter; the nearest ids filtered in memory; or
+# Chroma's own metadata filter (narrow filters, and the fallback).
+DensePath = Literal["unfiltered", "in-memory filter", "chroma filter"]
+
+
 @dataclass
 class RetrievalResult:
     hits: list[Hit]
     query_vector: list[float]
     timings: dict[str, float] = field(default_factory=dict)
+    dense_path: DensePath = "unfiltered"
 
 
 # A filtered dense search fetches unfiltered neighbours: enough that OVERFETCH times
@@ -63,8 +70,11 @@ class HybridSearch:
         self.candidates = candidates
         self.rrf_k = rrf_k
 
-    def _dense(self, vector: list[float], filters: Filters) -> list[tuple[StoredPassage, float]]:
-        """The nearest ``candidates`` passages that pass the filters, with their cosine.
+    def _dense(
+        self, vector: list[float], filters: Filters
+    ) -> tuple[list[tuple[StoredPassage, float]], DensePath]:
+        """The nearest ``candidates`` passages that pass the filters, with their cosine,
+        and which path found them.
 
         Chroma's metadata filter scans metadata, which grows with the library (about
         10x an unfiltered query at 6k passages, 20x at 79k; see benchmarks/RESULTS.md).
@@ -78,7 +88,7 @@ class HybridSearch:
         """
         where = date_filter(filters.date_from, filters.date_to, filters.article_ids)
         if where is None:
-            return self.store.dense_search(vector, self.candidates)
+            return self.store.dense_search(vector, self.candidates), "unfiltered"
         date_from, date_to = date_to_int(filters.date_from), date_to_int(filters.date_to)
         articles = list(filters.article_ids) if filters.article_ids is not None else None
         try:
@@ -88,8 +98,8 @@ class HybridSearch:
         if chosen is not None:
             found = {sp.passage.id: sp for sp in self.store.get_passages([p for p, _ in chosen])}
             if len(found) == len(chosen):
-                return [(found[pid], 1.0 - float(d)) for pid, d in chosen]
-        return self.store.dense_search(vector, self.candidates, where)
+                return [(found[pid], 1.0 - float(d)) for pid, d in chosen], "in-memory filter"
+        return self.store.dense_search(vector, self.candidates, where), "chroma filter"
 
     def _nearest_passing(
         self, vector: list[float], date_from: int, date_to: int, articles: list[str] | None
@@ -124,7 +134,7 @@ class HybridSearch:
         t0 = time.perf_counter()
         vector = self.store.embeddings.embed_query(query)
         t1 = time.perf_counter()
-        dense = self._dense(vector, filters)
+        dense, dense_path = self._dense(vector, filters)
         t2 = time.perf_counter()
         sparse = self.lexical.search(
             query,
@@ -157,7 +167,7 @@ class HybridSearch:
             )
             for pid in ranked
         ]
-        return RetrievalResult(hits, vector, timings)
+        return RetrievalResult(hits, vector, timings, dense_path)
 
 
 def hit_to_document(hit: Hit) -> Document:
