@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test setup setup-dev lint ask clean
+.PHONY: run test setup setup-dev lint ask train quality clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,14 @@ test: setup-dev
 	$(BIN)/ruff format --check src ui ingest tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The learned answerer (src/newsqa/answerer.json) from the external sets in ../shared/data.
+train: setup-dev
+	$(BIN)/python benchmarks/train_answerer.py
+
+# Answer quality on the external sets' validation split, beside the plain recipe.
+quality: setup-dev
+	$(BIN)/python benchmarks/quality.py
 
 lint: setup-dev
 	$(BIN)/ruff check --fix src ui ingest tests benchmarks scripts

@@ -129,7 +129,7 @@ def open_library(embedder: str, build_minutes: float = 0.0, docs: int = 0) -> Li
     data_dir = OUT / (f"scifact-{embedder}" + (f"-{docs}docs" if docs else ""))
     settings = Settings(data_dir=data_dir, collection="scifact")
     embeddings = get_embeddings(embedder, settings.batch_size)
-    store = Store(settings, embeddings)
+    store = Store(settings)
     if build_minutes > 0:
         t = time.perf_counter()
         have = {a.id for a in store.list_articles()}
@@ -142,13 +142,18 @@ def open_library(embedder: str, build_minutes: float = 0.0, docs: int = 0) -> Li
                 break
             step = todo[i : i + BUILD_STEP]
             report = ingest_parsed(
-                store, ((f"scifact:{d['_id']}", [as_article(d)]) for d in step), settings
+                store,
+                embeddings,
+                ((f"scifact:{d['_id']}", [as_article(d)]) for d in step),
+                settings,
             )
             if not report.ok:
                 raise SystemExit(f"ingest failed: {report.failed[:3]}")
             log(f"{len(have) + i + len(step):,} documents, {store.count_passages():,} passages")
     lexical = LexicalIndex(store, data_dir / "bm25" / settings.collection)
-    search = HybridSearch(store, lexical, settings.candidates, settings.rrf_k)
+    search = HybridSearch(
+        store, lexical, embeddings, candidates=settings.candidates, rrf_k=settings.rrf_k
+    )
     return Library(settings, store, lexical, search)
 
 
@@ -216,18 +221,17 @@ def evaluate(
     # Embed every query once, in batches; HybridSearch then gets the same vectors from
     # this cache (retrieval quality, not query-encoding speed, is measured here).
     log(f"embedding {len(queries)} queries")
-    embeddings = lib.store.embeddings
+    embeddings = lib.search.embeddings
     vectors = dict(zip(queries.values(), embeddings.encode(list(queries.values())), strict=True))
-    plain_embed_query = embeddings.embed_query
-    embeddings.embed_query = lambda q: (  # type: ignore[method-assign]
-        vectors[q].tolist() if q in vectors else plain_embed_query(q)
+    plain_query_vector = embeddings.query_vector
+    embeddings.query_vector = lambda q: (  # type: ignore[method-assign,assignment]
+        vectors[q] if q in vectors else plain_query_vector(q)
     )
     log(f"retrieving for {len(queries)} queries")
     for i, (qid, text) in enumerate(queries.items(), 1):
         rel = qrels[qid]
         t = time.perf_counter()
-        vector = vectors[text].tolist()
-        dense = [sp.passage.id for sp, _ in lib.store.dense_search(vector, DEPTH)]
+        dense = [sp.passage.id for sp, _ in lib.store.dense_search(vectors[text], DEPTH)]
         t1 = time.perf_counter()
         sparse = [pid for pid, _ in lib.lexical.search(text, DEPTH)]
         t2 = time.perf_counter()
@@ -292,14 +296,13 @@ def compare_onnx(
     from newsqa.embeddings import get_embeddings
 
     subset = {d["_id"] for d in build_order()[:n_docs]}
-    got = lib.store.passages_collection.get(include=["documents", "embeddings", "metadatas"])
-    keep = [i for i, m in enumerate(got["metadatas"] or []) if str(m["article_id"]) in subset]
-    have = {str((got["metadatas"] or [])[i]["article_id"]) for i in keep}
+    stored = [sp for sp in lib.store.iter_passages() if sp.passage.article_id in subset]
+    have = {sp.passage.article_id for sp in stored}
     if have != subset:
         raise SystemExit(f"the fp32 store lacks {len(subset - have)} of the {n_docs} documents")
-    ids = [got["ids"][i] for i in keep]
-    texts = [(got["documents"] or [])[i] for i in keep]
-    fp32 = np.asarray(got["embeddings"])[keep].astype(np.float32)
+    ids = [sp.passage.id for sp in stored]
+    texts = [sp.passage.text for sp in stored]
+    fp32 = lib.store.passage_vectors(ids)
     cache = OUT / f"scifact-onnx-int8-vectors-{n_docs}.npz"
     onnx = get_embeddings("onnx-int8")
     if cache.exists() and list(np.load(cache)["ids"]) == ids:
@@ -312,7 +315,7 @@ def compare_onnx(
         np.savez(cache, ids=np.asarray(ids), vectors=int8)
     queries = {q: t for q, t in queries.items() if set(qrels[q]) <= subset}
     qtexts = list(queries.values())
-    q_fp32 = lib.store.embeddings.encode(qtexts)
+    q_fp32 = lib.search.embeddings.encode(qtexts)
     q_int8 = onnx.encode(qtexts)
     cos = (fp32 * int8).sum(axis=1)
     per: dict[str, list[dict[str, float]]] = defaultdict(list)

@@ -210,7 +210,7 @@ def ingest_worker(conn: Connection, method: str, data_dir: str) -> None:
         ingest_module = importlib.import_module("newsqa.ingest")
 
         settings = Settings(data_dir=Path(data_dir))
-        store = Store(settings, embeddings)
+        store = Store(settings)
         # Where ingest's time goes: wrap (in this worker only) the chunker and the
         # embedder; the rest is Chroma writes, the writer lock and bookkeeping.
         spent = state["spent"] = {"chunk": 0.0, "embed": 0.0, "embed_texts": 0}
@@ -236,7 +236,7 @@ def ingest_worker(conn: Connection, method: str, data_dir: str) -> None:
 
         def work(s: Slice) -> None:
             report = ingest_module.ingest_parsed(
-                store, ((a.source, [a]) for a in s.articles), settings
+                store, embeddings, ((a.source, [a]) for a in s.articles), settings
             )
             if not report.ok:
                 raise RuntimeError(f"ingest failed: {report.failed[:2]}")
@@ -248,9 +248,10 @@ def ingest_worker(conn: Connection, method: str, data_dir: str) -> None:
         from langchain_chroma import Chroma
         from langchain_core.documents import Document
 
-        from newsqa.store import MAX_CHROMA_BATCH
-
-        client_settings = chromadb.Settings(anonymized_telemetry=False)
+        client = chromadb.PersistentClient(
+            path=data_dir, settings=chromadb.Settings(anonymized_telemetry=False)
+        )
+        batch = client.get_max_batch_size()
 
         def work(s: Slice) -> None:
             docs = [
@@ -265,13 +266,12 @@ def ingest_worker(conn: Connection, method: str, data_dir: str) -> None:
                     docs,
                     embeddings,
                     collection_name="plain",
-                    persist_directory=data_dir,
-                    client_settings=client_settings,
+                    client=client,
                     collection_configuration={"hnsw": {"space": "cosine"}},
                 )
             else:
-                for i in range(0, len(docs), MAX_CHROMA_BATCH):
-                    state["vs"].add_documents(docs[i : i + MAX_CHROMA_BATCH])
+                for i in range(0, len(docs), batch):
+                    state["vs"].add_documents(docs[i : i + batch])
 
         state["count"] = lambda: state["vs"]._collection.count() if "vs" in state else 0
     else:
@@ -386,20 +386,22 @@ def query_worker(
     embedder: str,
     questions: list[str],
     repeats: int,
+    query_embedder: str,
 ) -> None:
-    from newsqa.answering import candidates
-    from newsqa.embeddings import get_embeddings
+    from newsqa.features import candidates
     from newsqa.qa import NewsQA
 
     t0 = time.perf_counter()
-    qa = NewsQA(Settings(data_dir=Path(data_dir), collection=collection))
-    qa.__dict__["embeddings"] = get_embeddings(embedder)  # the cached_property, overridden
+    qa = NewsQA(
+        data_dir=data_dir, collection=collection, embedder=embedder, query_embedder=query_embedder
+    )
     passages = qa.store.count_passages()
     t1 = time.perf_counter()
     first = qa.ask(questions[0])  # loads the model and the persisted BM25 index (or builds it)
     t2 = time.perf_counter()
     out: dict[str, Any] = {
         "passages": passages,
+        "query_embedder": type(qa.embeddings).__name__,
         "open_s": t1 - t0,
         "first_ask_s": t2 - t1,
         "first_ask_timings": first.timings,
@@ -428,7 +430,7 @@ def query_worker(
             ):
                 # Each ask pays for its question's encode, as a new question would
                 # (the embedder caches recent questions).
-                qa.embeddings._queries.clear()
+                qa.embeddings.query_vector.cache_clear()
                 answer = qa.ask(q, date_from=d_from, date_to=d_to)
                 runs[label].append(answer.timings)
                 answerable += answer.answerable
@@ -465,11 +467,16 @@ def query_worker(
 
 
 def measure_queries(
-    data_dir: Path, collection: str, embedder: str, questions: list[str], repeats: int
+    data_dir: Path,
+    collection: str,
+    embedder: str,
+    questions: list[str],
+    repeats: int,
+    query_embedder: str = "auto",
 ) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    args = (child, str(data_dir), collection, embedder, questions, repeats)
+    args = (child, str(data_dir), collection, embedder, questions, repeats, query_embedder)
     proc = ctx.Process(target=query_worker, args=args)
     proc.start()
     result: dict[str, Any] = parent.recv()
@@ -480,32 +487,55 @@ def measure_queries(
 # -- cold start -----------------------------------------------------------------------------
 
 
-def measure_cold(data_dir: Path, collection: str, question: str, runs: int) -> dict[str, Any]:
-    """``newsqa ask`` as a fresh process: wall time and the child's own peak RSS."""
-    newsqa = Path(sys.executable).with_name("newsqa")
-    cmd = [str(newsqa), "--data-dir", str(data_dir), "--collection", collection]
-    cmd += ["ask", question, "--json"]
-    walls, peaks, totals = [], [], []
+def _run_cold(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float, str]:
+    """One fresh process: (wall seconds, its own peak RSS in MiB, its stdout)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        # wait4, not wait(): it returns this child's own rusage (ru_maxrss = peak RSS).
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"{' '.join(cmd[-3:])} failed: {err.read().decode()[-500:]}")
+        return wall, usage.ru_maxrss / 1024, out.read().decode()
+
+
+def measure_cold(
+    data_dir: Path, collection: str, question: str, runs: int, before: Path | None = None
+) -> dict[str, Any]:
+    """``newsqa ask`` and ``newsqa articles list`` as fresh processes, interleaved: wall
+    time and each child's own peak RSS; with ``before`` (a checkout of older newsqa
+    code), the same commands run on that code too, in the same rounds."""
+    base = [sys.executable, "-m", "newsqa", "--data-dir", str(data_dir), "--collection", collection]
+    commands = {"ask": [*base, "ask", question, "--json"], "list": [*base, "articles", "list"]}
+    versions: dict[str, dict[str, str] | None] = {"now": None}
+    if before is not None:
+        versions["before"] = {**os.environ, "PYTHONPATH": str(before.resolve() / "src")}
+    figures: dict[str, dict[str, list[float]]] = {
+        f"{v}/{c}": {"wall": [], "peak": [], "total": []} for v in versions for c in commands
+    }
     for _ in range(runs):
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            t = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-            # wait4, not wait(): it returns this child's own rusage (ru_maxrss = peak RSS).
-            _, status, usage = os.wait4(proc.pid, 0)
-            walls.append(time.perf_counter() - t)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            out.seek(0)
-            err.seek(0)
-            if proc.returncode != 0:
-                raise RuntimeError(f"newsqa ask failed: {err.read().decode()[-500:]}")
-            totals.append(json.loads(out.read())["timings"]["total"])
-            peaks.append(usage.ru_maxrss / 1024)
-    # What a cold start is made of: importing newsqa's stack, then loading the model too.
+        for version, env in versions.items():
+            for name, cmd in commands.items():
+                wall, peak, out = _run_cold(cmd, env)
+                row = figures[f"{version}/{name}"]
+                row["wall"].append(wall)
+                row["peak"].append(peak)
+                if name == "ask":
+                    row["total"].append(json.loads(out)["timings"]["total"])
+    # What a cold start is made of, and whether the question path imports torch.
     parts = {}
     for name, code in (
         ("import_s", "import newsqa.cli"),
         (
-            "import_and_model_s",
+            "import_and_int8_model_s",
+            "import newsqa.cli; from newsqa.embeddings import get_embeddings; "
+            "get_embeddings('onnx-int8').encode(['x'])",
+        ),
+        (
+            "import_and_torch_model_s",
             "import newsqa.cli; from newsqa.embeddings import load_model; "
             "load_model().encode(['x'])",
         ),
@@ -513,13 +543,38 @@ def measure_cold(data_dir: Path, collection: str, question: str, runs: int) -> d
         t = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
         parts[name] = time.perf_counter() - t
-    return {
-        **parts,
-        "wall_s_median": median(walls),
-        "wall_s": walls,
-        "in_process_total_s_median": median(totals),
-        "peak_rss_mib_median": median(peaks),
-    }
+    probe = (
+        "import sys\nfrom newsqa.runtime import configure_process\nconfigure_process()\n"
+        f"from newsqa import NewsQA\nqa = NewsQA(data_dir={str(data_dir)!r}, "
+        f"collection={collection!r})\nqa.ask({question!r})\n"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'sklearn', 'trafilatura')"
+        " if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    out: dict[str, Any] = {**parts, "heavy_modules_after_ask": loaded}
+    for key, row in figures.items():
+        out[key] = {
+            "wall_s_median": median(row["wall"]),
+            "wall_s": row["wall"],
+            "peak_rss_mib_median": median(row["peak"]),
+        }
+        if row["total"]:
+            out[key]["in_process_total_s_median"] = median(row["total"])
+    # The figures under their old names, for chart.py and earlier JSON.
+    out.update(
+        wall_s_median=out["now/ask"]["wall_s_median"],
+        wall_s=out["now/ask"]["wall_s"],
+        in_process_total_s_median=out["now/ask"]["in_process_total_s_median"],
+        peak_rss_mib_median=out["now/ask"]["peak_rss_mib_median"],
+    )
+    return out
+
+
+def disk_bytes(folder: Path) -> int:
+    """Bytes the files under ``folder`` take on disk (allocated blocks, like ``du``)."""
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -580,19 +635,29 @@ def run_size(args: argparse.Namespace, size: int) -> dict[str, Any]:
         # The store and these figures may be reused (--reuse) only at this same commit.
         result["ingest"]["provenance"] = git_state()
         marker.write_text(json.dumps(result["ingest"], default=str))
+    result["disk"] = {
+        m: {"bytes": disk_bytes(workdir / m), "per_passage": disk_bytes(workdir / m) / n_passages}
+        for m in ("newsqa", "plain")
+        if (workdir / m).exists() and not args.reuse
+    }
     questions = questions_for([a.title for a in articles], args.titles)
     stores = {"minilm": workdir / "newsqa"}
     if args.embedder == "onnx-int8":
         stores["onnx-int8"] = workdir / "newsqa-onnx"
     result["query"] = {}
     for embedder, store_dir in stores.items():
-        log(f"warm queries ({embedder}): {len(questions)} questions x {args.repeats} x 2")
-        result["query"][embedder] = measure_queries(
-            store_dir, "newsqa", embedder, questions, args.repeats
-        )
+        # Questions encoded by the store's own model, and by the int8 one (the default).
+        for query_embedder in dict.fromkeys([embedder, "onnx-int8"]):
+            label = embedder if query_embedder == embedder else f"{embedder}, int8 questions"
+            log(f"warm queries ({label}): {len(questions)} questions x {args.repeats} x 2")
+            result["query"][label] = measure_queries(
+                store_dir, "newsqa", embedder, questions, args.repeats, query_embedder
+            )
     if args.cold:
-        log(f"cold `newsqa ask` x {args.cold}")
-        result["cold"] = measure_cold(stores["minilm"], "newsqa", QUESTIONS[0], args.cold)
+        log(f"cold `newsqa ask` and `articles list` x {args.cold}")
+        result["cold"] = measure_cold(
+            stores["minilm"], "newsqa", QUESTIONS[0], args.cold, args.before
+        )
     result["load_after"] = load_str()
     return result
 
@@ -623,12 +688,29 @@ def print_query(label: str, q: dict[str, Any]) -> None:
 
 
 def print_cold(c: dict[str, Any]) -> None:
+    rows = []
+    for key in ("now/ask", "now/list", "before/ask", "before/list"):
+        if key in c:
+            f = c[key]
+            total = f.get("in_process_total_s_median")
+            rows.append(
+                [
+                    key,
+                    f"{f['wall_s_median']:.2f}",
+                    ", ".join(f"{w:.2f}" for w in f["wall_s"]),
+                    "-" if total is None else f"{total:.2f}",
+                    f"{f['peak_rss_mib_median']:.0f}",
+                ]
+            )
+    print("\nCold start (`python -m newsqa ...` in a fresh process; interleaved)")
     print(
-        f"cold `newsqa ask`: wall {c['wall_s_median']:.2f} s median of {len(c['wall_s'])} "
-        f"(in-process ask {c['in_process_total_s_median']:.2f} s), "
-        f"peak RSS {c['peak_rss_mib_median']:.0f} MiB; of which importing newsqa "
-        f"{c.get('import_s', float('nan')):.2f} s, import + model load "
-        f"{c.get('import_and_model_s', float('nan')):.2f} s"
+        table(["code/command", "wall s (median)", "runs", "ask in-process s", "peak RSS MiB"], rows)
+    )
+    print(
+        f"import newsqa.cli {c.get('import_s', float('nan')):.2f} s; + int8 model and one "
+        f"encode {c.get('import_and_int8_model_s', float('nan')):.2f} s; + torch model and "
+        f"one encode {c.get('import_and_torch_model_s', float('nan')):.2f} s; heavy modules "
+        f"loaded by an ask: {c.get('heavy_modules_after_ask', 'n/a')}"
     )
 
 
@@ -674,6 +756,9 @@ def print_size(r: dict[str, Any]) -> None:
             )
     for embedder, q in r["query"].items():
         print_query(embedder, q)
+    for method, d in r.get("disk", {}).items():
+        per = d["per_passage"] / 1e3
+        print(f"on disk, {method}: {d['bytes'] / 1e6:.1f} MB, {per:.2f} KB a passage")
     if "cold" in r:
         print_cold(r["cold"])
 
@@ -694,7 +779,9 @@ def run_store(args: argparse.Namespace) -> dict[str, Any]:
         )
     }
     if args.cold:
-        result["cold"] = measure_cold(args.store, args.collection, QUESTIONS[0], args.cold)
+        result["cold"] = measure_cold(
+            args.store, args.collection, QUESTIONS[0], args.cold, args.before
+        )
     result["load_after"] = load_str()
     print(
         f"\n## library {args.store}; load before {result['load_before']}, "
@@ -732,6 +819,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="passes over the questions")
     parser.add_argument("--titles", type=int, default=10, help="questions made from titles")
     parser.add_argument("--cold", type=int, default=3, help="cold `newsqa ask` runs")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of older newsqa code: cold starts run on it too, interleaved",
+    )
     parser.add_argument(
         "--reuse",
         action="store_true",

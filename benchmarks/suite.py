@@ -226,7 +226,11 @@ def open_library(lib: Library, settings: Settings | None = None) -> NewsQA:
     if not done.exists():
         log(f"{lib.name}: ingesting {len(lib.articles):,} articles into {folder}")
         report = ingest_parsed(
-            qa.store, ((a.source, [a]) for a in lib.articles), qa.settings, progress=True
+            qa.store,
+            qa.ingest_embeddings,
+            ((a.source, [a]) for a in lib.articles),
+            qa.settings,
+            progress=True,
         )
         if report.failed:
             print(f"{len(report.failed)} articles failed", file=sys.stderr)

@@ -44,7 +44,7 @@ from newsqa.settings import Settings
 from newsqa.store import Store
 store = Store(Settings())
 listed = {a.id: a.passages for a in store.list_articles()}
-by_article = Counter(str(m["article_id"]) for _, _, m in store.iter_passages())
+by_article = Counter(sp.passage.article_id for sp in store.iter_passages())
 print(json.dumps({"listed": listed, "by_article": by_article, "count": store.count_passages()}))
 """
 
@@ -89,7 +89,7 @@ def env_for(data_dir: Path) -> dict[str, str]:
 def snapshot(store: Store) -> dict[str, Any]:
     store.refresh()
     listed = {a.id: a.passages for a in store.list_articles()}
-    by_article = Counter(str(m["article_id"]) for _, _, m in store.iter_passages())
+    by_article = Counter(sp.passage.article_id for sp in store.iter_passages())
     return {"listed": listed, "by_article": dict(by_article), "count": store.count_passages()}
 
 
@@ -128,8 +128,8 @@ def test_sigkill_mid_ingest_then_rerun(tmp_path: Path) -> None:
         assert process.returncode == -signal.SIGKILL, "the ingest ended before the kill"
         snap = snapshot(store)
         # Readable, vector index included, and never half an article.
-        (vector,) = store.passages_collection.get(include=["embeddings"], limit=1)["embeddings"]
-        assert len(store.dense_search(list(vector), 5)) == 5
+        (vector,) = store.passage_vectors(store.passage_ids()[:1])
+        assert len(store.dense_search(vector, 5)) == 5
         listed_whole(snap, expected)
         print("after the kill:", len(snap["listed"]), "articles,", snap["count"], "passages")
         assert len(snap["listed"]) < len(expected)

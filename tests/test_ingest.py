@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import chromadb.api.client
 import pytest
 from chromadb.api.models.Collection import Collection
 
 from newsqa import NewsQA, Settings
-from newsqa import store as store_module
 
 from .conftest import SEED_FILE, SEEDS
 
@@ -30,7 +30,7 @@ def _write(folder: Path, name: str, content: str | bytes) -> Path:
 
 
 def _passage_ids(qa: NewsQA) -> list[str]:
-    return list(qa.store.passages_collection.get(include=[])["ids"])
+    return qa.store.passage_ids()
 
 
 def test_every_format_ingests_with_dates_titles_and_sources(qa: NewsQA, tmp_path: Path) -> None:
@@ -125,9 +125,9 @@ def test_bad_files_fail_alone_and_keep_the_library(qa: NewsQA, tmp_path: Path) -
 def test_large_articles_are_written_in_chunks_under_chromas_limit(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Chroma refuses more than 5,461 records per call; a lower cap shows the split
-    # without embedding thousands of passages. The spy sits on Chroma's own upsert.
-    monkeypatch.setattr(store_module, "MAX_CHROMA_BATCH", 7)
+    # Chroma refuses more records per call than it reports (5,461 embedded); a lower
+    # report shows the split without embedding thousands of passages. The spy sits on
+    # Chroma's own upsert and records every call's ids, per collection.
     calls: list[tuple[str, list[str]]] = []
     upsert = Collection.upsert
 
@@ -135,6 +135,7 @@ def test_large_articles_are_written_in_chunks_under_chromas_limit(
         calls.append((self.name, list(kwargs["ids"])))
         return upsert(self, *args, **kwargs)
 
+    monkeypatch.setattr(chromadb.api.client.Client, "get_max_batch_size", lambda self: 7)
     monkeypatch.setattr(Collection, "upsert", spy)
     body = " ".join(f"Sentence {j} says that value {j} rose." for j in range(60))
     _write(tmp_path / "big", "big.txt", f"date 2024-01-05 {body}")
@@ -227,5 +228,6 @@ def test_pipelined_batches_store_everything_and_the_bar_ends_exact(
     # The bar's total started as a guess from the texts' lengths; it ends exact.
     final = capsys.readouterr().err.strip().split("\r")[-1]
     assert f"{total}/{total}" in final, final
-    # Every passage carries its sentences' vectors.
-    assert all(m["sentence_vectors"] for _, _, m in qa.store.iter_passages())
+    # Every passage has its sentences' vectors.
+    stored = qa.store.with_sentence_vectors(list(qa.store.iter_passages()))
+    assert all(sp.sentence_vectors is not None for sp in stored)

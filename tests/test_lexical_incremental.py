@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import pytest
@@ -57,3 +58,15 @@ def test_updates_match_a_full_rebuild(qa: NewsQA) -> None:
     after = results(fresh)
     assert all(not pid.startswith(seed_id) for hits in after for pid, _ in hits)
     assert after == results(full_rebuild(qa, "bm25-full-2"))
+
+
+def test_idf_is_the_global_bm25_idf(qa: NewsQA) -> None:
+    assert qa.lexical.idf(["Peskov"]) == [0.0]  # an empty library
+    assert qa.ingest([SEEDS]).ok
+    assert qa.ingest_files([("harbour.md", OTHER)]).ok
+    n = qa.store.count_passages()
+    rare, common, stop, absent = qa.lexical.idf(["Firefighters", "said", "the", "zyxwvut"])
+    # "firefighters" (stemmed like the index) is in one passage; "said" in several.
+    assert rare == pytest.approx(math.log(1 + (n - 1 + 0.5) / 1.5))
+    assert 0 < common < rare < absent
+    assert stop == 0.0

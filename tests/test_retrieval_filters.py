@@ -9,13 +9,13 @@ a broken in-memory path cannot hide behind the fallback.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from newsqa import NewsQA, Settings
 from newsqa import retrieval as retrieval_module
 from newsqa.models import date_to_int
 from newsqa.retrieval import Filters, HybridSearch, RetrievalResult
-from newsqa.store import date_filter
 
 from .conftest import SEEDS
 
@@ -93,12 +93,11 @@ def passing(qa: NewsQA, filters: Filters) -> int:
 def dense_ranking(result: RetrievalResult) -> list[tuple[str, float]]:
     """The dense side's passages, best first (every one is among the hits: k >= 2 x candidates)."""
     dense = [(h.passage.id, h.dense_score) for h in result.hits if h.dense_score is not None]
-    return sorted(dense, key=lambda pair: -pair[1])  # type: ignore[arg-type,return-value]
+    return sorted(dense, key=lambda pair: -pair[1])
 
 
-def chromas_filter(qa: NewsQA, vector: list[float], filters: Filters) -> list[tuple[str, float]]:
-    where = date_filter(filters.date_from, filters.date_to, filters.article_ids)
-    return [(sp.passage.id, s) for sp, s in qa.store.dense_search(vector, CANDIDATES, where)]
+def chromas_filter(qa: NewsQA, vector: np.ndarray, filters: Filters) -> list[tuple[str, float]]:
+    return [(sp.passage.id, s) for sp, s in qa.store.dense_search(vector, CANDIDATES, filters)]
 
 
 def article_ids(qa: NewsQA, *themes: str) -> tuple[str, ...]:
@@ -130,7 +129,7 @@ def test_the_path_follows_the_share_and_matches_chromas_filter(
 ) -> None:
     qa = library
     filters: Filters = make_filters(qa)  # type: ignore[operator]
-    search = HybridSearch(qa.store, qa.lexical, candidates=CANDIDATES)
+    search = HybridSearch(qa.store, qa.lexical, qa.embeddings, candidates=CANDIDATES)
     expected_path = "in-memory filter" if passing(qa, filters) >= CANDIDATES else "chroma filter"
     for question in QUESTIONS:
         result = search.search(question, 2 * CANDIDATES, filters)
@@ -142,7 +141,7 @@ def test_the_path_follows_the_share_and_matches_chromas_filter(
 
 
 def test_no_filter_takes_the_plain_search(library: NewsQA) -> None:
-    search = HybridSearch(library.store, library.lexical, candidates=CANDIDATES)
+    search = HybridSearch(library.store, library.lexical, library.embeddings, candidates=CANDIDATES)
     result = search.search("Who won the football match?", 2 * CANDIDATES)
     assert result.dense_path == "unfiltered"
     assert len(dense_ranking(result)) == CANDIDATES
@@ -163,7 +162,7 @@ def test_more_neighbours_than_the_cap_falls_back_to_chromas_filter(
 ) -> None:
     qa = library
     filters = Filters(date_to="2024-03-31")
-    search = HybridSearch(qa.store, qa.lexical, candidates=CANDIDATES)
+    search = HybridSearch(qa.store, qa.lexical, qa.embeddings, candidates=CANDIDATES)
     question = "Who won the football match?"
     assert search.search(question, 2 * CANDIDATES, filters).dense_path == "in-memory filter"
     # The first fetch asks for ~2 x candidates / share neighbours: more than this cap.

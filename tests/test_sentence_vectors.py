@@ -11,8 +11,9 @@ import pytest
 from newsqa import NewsQA
 from newsqa.chunking import chunk_article
 from newsqa.conversation import resolve
-from newsqa.embeddings import MiniLMEmbeddings, get_embeddings, pack_vectors, unpack_vectors
+from newsqa.embeddings import MiniLMEmbeddings, get_embeddings
 from newsqa.models import Article, Hit
+from newsqa.store.records import pack_vectors, unpack_vectors
 
 PASSAGE = (
     "Kremlin spokesman Dmitry Peskov said the recording showed Western plans. "
@@ -73,8 +74,12 @@ def test_ingested_passages_carry_sentence_vectors_and_answers_need_no_sentence_e
     qa = NewsQA(data_dir=tmp_path)
     (tmp_path / "a.txt").write_text("Harbour fire\n\n" + PASSAGE * 3)
     qa.ingest([tmp_path / "a.txt"])
-    stored = list(qa.store.iter_passages())
-    assert stored and all(meta["sentence_vectors"] for _, _, meta in stored)
+    stored = qa.store.with_sentence_vectors(list(qa.store.iter_passages()))
+    assert stored and all(
+        sp.sentence_vectors is not None
+        and sp.sentence_vectors.shape == (len(sp.passage.sentences), 384)
+        for sp in stored
+    )
 
     answer = qa.ask("How long did the harbour warehouse burn?")
     assert answer.answerable and "six hours" in answer.text
@@ -87,8 +92,8 @@ def test_passages_without_stored_vectors_are_embedded_when_asked() -> None:
     # Libraries written before sentence vectors existed still answer.
     article = Article(text=PASSAGE, title="Harbour fire", date=None, source="t")
     passages = chunk_article(article)
-    assert all(not p.sentence_vectors for p in passages)
     hits = [Hit(p, article.title, None, "t", 1.0) for p in passages]
+    assert all(h.sentence_vectors is None for h in hits)
     qa = NewsQA(data_dir=Path("/nonexistent-not-used"))
     answerer = qa._extractive
     answer = answerer.answer(resolve("How long did the harbour warehouse burn?", []), hits)

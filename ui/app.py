@@ -40,9 +40,9 @@ from newsqa_ui import (
     result_line,
     sources_html,
 )
-from pydantic import ValidationError
 
-from newsqa import Answer, ArticleInfo, NewsQA, QuestionError, Settings, StoreError
+from newsqa import Answer, ArticleInfo, NewsQA, NewsQAError, QuestionError, Settings
+from newsqa.runtime import configure_process
 
 log = logging.getLogger("newsqa.app")
 
@@ -144,7 +144,7 @@ def history_pairs(turns: list[ChatTurn]) -> list[tuple[str, str]]:
 
 def describe_error(exc: Exception, doing: str) -> str:
     """A user-facing message for an exception; the traceback goes to the server log only."""
-    if isinstance(exc, StoreError):
+    if isinstance(exc, NewsQAError):  # expected: its message says what to do
         return f"The library could not be {doing}: {exc}"
     log.exception("unexpected error while %s", doing)
     return (
@@ -528,6 +528,7 @@ def chat(
 
 
 def main() -> None:
+    configure_process()
     st.set_page_config(
         page_title="newsqa",
         page_icon=":material/newspaper:",
@@ -538,9 +539,8 @@ def main() -> None:
     init_state()
     try:
         settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        st.error(escape_markdown(f"The NEWSQA_* settings are invalid: {problems}"))
+    except NewsQAError as exc:  # SettingsError: one line naming each bad variable
+        st.error(escape_markdown(f"The NEWSQA_* settings are invalid: {exc}"))
         st.stop()
     try:
         qa, lock = load_library(settings.model_dump_json(), settings)

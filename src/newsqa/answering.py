@@ -1,147 +1,59 @@
 """Answerers turn retrieved passages into an answer with ``[n]`` markers.
 
-``ExtractiveAnswerer`` (the default) needs no generative model: it scores every
-sentence of the retrieved passages against the question and answers with the
-best one to three, verbatim, in reading order. When no sentence carries enough
-evidence, or the question names someone the passages never mention, it refuses.
-The evidence threshold is calibrated on the development question set
-(``benchmarks/calibrate.py``), not tuned per question.
+``ExtractiveAnswerer`` (the default) needs no generative model. A model trained on
+external question sets (``benchmarks/train_answerer.py``; features in
+:mod:`newsqa.features`) scores every sentence of the retrieved passages for
+"answers this question", and gives a calibrated probability that the passages
+answer it at all (``Answer.confidence``). Below the refusal threshold it refuses,
+showing the nearest sentence when the articles cover the topic; otherwise it
+answers with the best sentences, verbatim, each cited: one or two within about
+300 characters, drawing on each article that holds strong evidence, or a short
+summary across the passages when the question asks what happened.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from newsqa.conversation import Resolved
-from newsqa.embeddings import MiniLMEmbeddings, unpack_vectors
-from newsqa.models import Answer, Citation, Hit, Passage, Span
+from newsqa.embeddings import MiniLMEmbeddings
+from newsqa.features import (
+    QUESTION_FEATURES,
+    SENTENCE_FEATURES,
+    Candidate,
+    QuestionView,
+    candidates,
+    question_base,
+    question_features,
+    question_form,
+    sentence_features,
+)
+from newsqa.models import Answer, Citation, Hit, Span
+from newsqa.settings import default
 from newsqa.text import content_terms, inert_markers, mentions, names, words
 
 REFUSAL = "The articles don't answer this question"
-
-# What kind of sentence answers which kind of question. These are English
-# grammar (answer types), not keywords for particular questions.
-_NUMBER_WORDS = (
-    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-    r"dozens?|hundreds?|thousands?|millions?|billions?|several|few"
-)
-_UNITS = r"(?:second|minute|hour|day|week|month|year|decade)s?"
-_DISTANCE = r"(?:kilomet(?:er|re)s?|km|miles?|met(?:er|re)s?)"
-_CALENDAR = frozenset(
-    "monday tuesday wednesday thursday friday saturday sunday january february march april "
-    "may june july august september october november december".split()
-)
-_WEEKDAYS = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-_MONTHS = r"january|february|march|april|may|june|july|august|september|october|november|december"
-ANSWER_PATTERNS: dict[str, re.Pattern[str]] = {
-    "quote": re.compile(
-        r"[\"“”]|\b(?:said|says|say|told|tells|warned|stated|added|promised|"
-        r"claimed|announced|according to|denied)\b",
-        re.I,
-    ),
-    "length": re.compile(
-        rf"\b\d[\d,.]*[-\s]?(?:{_UNITS}|{_DISTANCE})\b|\b(?:{_NUMBER_WORDS})\s+{_UNITS}\b|"
-        rf"\bfor\s+{_UNITS}\b|\blong time\b|\bup to\b",
-        re.I,
-    ),
-    "number": re.compile(rf"\b\d[\d,.]*\b|\b(?:{_NUMBER_WORDS})\b", re.I),
-    "time": re.compile(
-        rf"\b(?:{_WEEKDAYS}|{_MONTHS})\b|\b(?:19|20)\d\d\b|\bago\b|"
-        r"\b(?:last|next|this)\s+(?:week|month|year)\b|\byesterday\b|\btoday\b",
-        re.I,
-    ),
-    "person": re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b|\b(?:spokes\w+|leader|head|chief)\b"),
-    "place": re.compile(r"\b(?:in|at|from|to|inside)\s+(?:the\s+)?[A-Z]\w+|\bonline\b"),
-    "reason": re.compile(
-        r"\b(?:because|since|due to|as a result|so that|in order to|after|so)\b", re.I
-    ),
-}
-_MONEY = re.compile(
-    r"[$€£¥]|\b(?:dollars?|euros?|pounds?|cents?|USD|EUR)\b|\b\d[\d,.]*\s*(?:million|billion)\b",
-    re.I,
-)
-_AGE = re.compile(r"\b\d+[-\s]years?[-\s]old\b|\baged?\s+\d+\b|\b\d+\s*,", re.I)
-ANSWER_PATTERNS["money"] = _MONEY
-ANSWER_PATTERNS["age"] = _AGE
-
-# Question forms, most specific first. "Who is <Name>?" asks for a description,
-# so it has no answer type; "Who <verb>...?" asks for a person not yet named.
-_QUESTION_TYPES: list[tuple[re.Pattern[str], str | None]] = [
-    (
-        re.compile(
-            r"^\s*what\s+(?:did|does|do|has|have|had|was|were|is)\b.*\b(?:say|said|tell|told|"
-            r"warn|claim|promise|announce|state|statement|quote|comment)\w*\b",
-            re.I,
-        ),
-        "quote",
-    ),
-    (re.compile(r"\bhow\s+old\b|\bwhat\s+age\b", re.I), "age"),
-    (
-        re.compile(
-            r"\bhow\s+much\b.*\b(?:cost|pay|paid|worth|price|spend|spent)\b|\bprice\b", re.I
-        ),
-        "money",
-    ),
-    (re.compile(r"\bhow\s+(?:long|far)\b|\bwhat\s+(?:range|distance)\b", re.I), "length"),
-    (re.compile(r"\bhow\s+(?:many|much)\b|\bwhat\s+number\b", re.I), "number"),
-    (re.compile(r"\bwhen\b|\bwhat\s+(?:day|date|year|time|month)\b", re.I), "time"),
-    (re.compile(r"^\s*who\s+(?:is|was|are|were)\s+(?:[A-Z]\w+\s*)+\W*$"), None),
-    (re.compile(r"^\s*who\b|\bwho\s+(?:is|was|are|were)\b", re.I), "person"),
-    (re.compile(r"\bwhere\b", re.I), "place"),
-    (re.compile(r"\bwhy\b", re.I), "reason"),
-    (re.compile(r"^\s*which\b|\bwhat\s+is\s+the\s+name\b|\bcalled\b", re.I), "name"),
-]
-
-# "how long" asks for a length; the word "long" is not evidence of one.
-_WH_PHRASE = re.compile(r"\bhow\s+(?:long|many|much|far|often|old|big)\b", re.I)
+MODEL_FILE = "answerer.json"
 
 _VECTOR_CACHE = 20_000
 
-# Evidence = weighted lexical, dense and name agreement; a sentence with no
-# expression of the asked-for type (no number for "how many") is discounted.
-W_LEXICAL, W_DENSE, W_NAMES = 0.4, 0.4, 0.2
-TYPE_MISMATCH = 0.5
-# Further sentences are cited only when their evidence is this close to the best one's.
-KEEP_WITHIN = 0.95
-CONTEXT_WEIGHT = 0.3
-
-
-def answer_type(question: str) -> str | None:
-    """The kind of expression that answers ``question`` ("time", "number", ...), if any."""
-    for pattern, kind in _QUESTION_TYPES:
-        if pattern.search(question):
-            return kind
-    return None
-
-
-def has_answer_type(kind: str, sentence: str, question_names: list[str]) -> bool:
-    """Whether ``sentence`` contains an expression of the asked-for type."""
-    if kind in ("person", "name"):
-        # A name the question does not already give.
-        known = set(words(" ".join(question_names)))
-        new = [n for n in names(sentence) if not mentions(known, n)]
-        if kind == "person":
-            return bool(new) or bool(ANSWER_PATTERNS["person"].search(sentence))
-        return any(n.lower() not in _CALENDAR for n in new)
-    return bool(ANSWER_PATTERNS[kind].search(sentence))
-
-
-@dataclass
-class Candidate:
-    """One sentence of a retrieved passage, scored as evidence for the question."""
-
-    hit: Hit
-    span: Span
-    text: str
-    rank: int  # rank of its passage in retrieval (0 = best)
-    score: float = 0.0
-    vector: np.ndarray | None = None  # stored at ingest; None: embed it now
+# "What happened in ...?", "Summarise ...", "What are the main points ...?"
+_SUMMARY = re.compile(
+    r"\b(?:summar(?:y|ise|ize)|main points|key points|overview|what happened|what is happening|"
+    r"what's happening|what has happened|the gist|tell me about|what is the news|latest news)\b",
+    re.I,
+)
+# "... in detail", "all the ...", "list ...": the user asks for more than a sentence or two.
+_MORE = re.compile(r"\b(?:in detail|details|all the|list|everything|explain)\b", re.I)
 
 
 class Answerer(Protocol):
@@ -154,31 +66,6 @@ class Answerer(Protocol):
 
 def refusal(question: str, reason: str, mode: str = "extractive") -> Answer:
     return Answer(question=question, text=f"{REFUSAL}: {reason}.", answerable=False, mode=mode)
-
-
-def candidates(hits: list[Hit]) -> list[Candidate]:
-    """Every distinct sentence of the hits (overlapping passages share sentences)."""
-    seen: set[tuple[str, int]] = set()
-    out: list[Candidate] = []
-    for rank, hit in enumerate(hits):
-        p = hit.passage
-        stored = _stored_vectors(p)
-        for i, span in enumerate(p.sentences):
-            key = (p.article_id, span.start)
-            if key in seen:
-                continue
-            seen.add(key)
-            text = p.text[span.start - p.start : span.end - p.start]
-            vector = stored[i] if stored is not None and stored[i].any() else None
-            out.append(Candidate(hit, span, text, rank, vector=vector))
-    return out
-
-
-def _stored_vectors(passage: Passage) -> np.ndarray | None:
-    if not passage.sentence_vectors:
-        return None
-    vectors = unpack_vectors(passage.sentence_vectors)
-    return vectors if len(vectors) == len(passage.sentences) else None
 
 
 def cite(n: int, hit: Hit, span: Span, text: str, score: float) -> Citation:
@@ -209,19 +96,153 @@ def missing_names(question_names: list[str], hits: list[Hit]) -> list[str]:
     return [n for n in question_names if not mentions(seen, n)]
 
 
+# -- the trained model ----------------------------------------------------------------------
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """Standardised features -> logit: logistic regression, or an MLP with ReLU layers."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weights, bias); the last is linear
+
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        z = (rows - self.mean) / self.scale
+        for weights, bias in self.layers[:-1]:
+            z = np.maximum(z @ weights + bias, 0.0)
+        weights, bias = self.layers[-1]
+        return np.asarray(z @ weights + bias, dtype=np.float64).reshape(len(rows))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scorer:
+        return cls(
+            mean=np.asarray(data["mean"], dtype=np.float32),
+            scale=np.asarray(data["scale"], dtype=np.float32),
+            layers=tuple(
+                (np.asarray(w, dtype=np.float32), np.asarray(b, dtype=np.float32))
+                for w, b in data["layers"]
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "layers": [[w.tolist(), b.tolist()] for w, b in self.layers],
+        }
+
+
+class ModelError(ValueError):
+    """An answer-model file that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """The learned answerer's weights and the choices made on validation data.
+
+    ``sentence`` scores candidate sentences; ``answerable`` (with Platt scaling
+    ``calibration``) gives the probability that the passages answer the question.
+    ``threshold`` is the refusal threshold chosen on validation; ``keep_within``
+    the share of the best sentence's probability a further sentence needs to be
+    cited too. ``info`` records what it was trained on and how it measured.
+    """
+
+    sentence: Scorer
+    answerable: Scorer
+    calibration: tuple[float, float]
+    threshold: float
+    keep_within: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AnswerModel:
+        """The model in ``path``, or the one shipped with newsqa."""
+        try:
+            if path is None:
+                text = resources.files("newsqa").joinpath(MODEL_FILE).read_text("utf-8")
+            else:
+                text = Path(path).read_text("utf-8")
+            data = json.loads(text)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ModelError(f"cannot read the answer model {path or MODEL_FILE}: {exc}") from exc
+        return cls.from_dict(data, str(path or MODEL_FILE))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "model") -> AnswerModel:
+        if (
+            tuple(data.get("sentence_features", ())) != SENTENCE_FEATURES
+            or tuple(data.get("question_features", ())) != QUESTION_FEATURES
+        ):
+            raise ModelError(
+                f"{where} was trained on other features than this newsqa computes; "
+                "retrain it with benchmarks/train_answerer.py"
+            )
+        a, b = data["calibration"]
+        return cls(
+            sentence=Scorer.from_dict(data["sentence"]),
+            answerable=Scorer.from_dict(data["answerable"]),
+            calibration=(float(a), float(b)),
+            threshold=float(data["threshold"]),
+            keep_within=float(data["keep_within"]),
+            info=dict(data.get("info", {})),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sentence_features": list(SENTENCE_FEATURES),
+            "question_features": list(QUESTION_FEATURES),
+            "sentence": self.sentence.to_dict(),
+            "answerable": self.answerable.to_dict(),
+            "calibration": list(self.calibration),
+            "threshold": self.threshold,
+            "keep_within": self.keep_within,
+            "info": self.info,
+        }
+
+    def probability(self, logit: float) -> float:
+        a, b = self.calibration
+        return float(_sigmoid(np.asarray(a * logit + b)))
+
+
+# -- the answerer ---------------------------------------------------------------------------
+
+
+@dataclass
+class Scored:
+    """A question's candidates as the model sees them, best first."""
+
+    candidates: list[Candidate]  # sorted by score, best first
+    rows: np.ndarray  # their feature rows, in the same order
+    view: QuestionView
+    question_row: np.ndarray
+    confidence: float  # calibrated probability that the passages answer the question
+
+
 class ExtractiveAnswerer:
-    """Answers with the retrieved sentences that best answer the question."""
+    """Answers with the retrieved sentences the trained model finds to answer the question."""
 
     mode = "extractive"
 
     def __init__(
-        self, embeddings: MiniLMEmbeddings, min_support: float = 0.36, max_sentences: int = 3
+        self,
+        embeddings: MiniLMEmbeddings,
+        model: AnswerModel | None = None,
+        min_confidence: float | None = default("min_confidence"),
+        max_sentences: int = default("max_answer_sentences"),
+        max_chars: int = default("max_answer_chars"),
     ) -> None:
         self.embeddings = embeddings
-        self.min_support = min_support
+        self.model = model or AnswerModel.load()
+        self.min_confidence = self.model.threshold if min_confidence is None else min_confidence
         self.max_sentences = max_sentences
-        # The same passages come back for related questions; their sentence vectors
-        # are worth keeping (20k x 384 floats = 30 MB at most).
+        self.max_chars = max_chars
+        # Passages stored before sentence vectors existed: their sentences are embedded
+        # at question time, and the same ones come back for related questions.
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vectors_lock = threading.Lock()  # the app answers from several threads
 
@@ -238,77 +259,157 @@ class ExtractiveAnswerer:
                 self._vectors.popitem(last=False)
         return found
 
-    def score(self, resolved: Resolved, hits: list[Hit]) -> list[Candidate]:
-        """All candidate sentences with their evidence score, best first."""
+    def score(self, resolved: Resolved, hits: list[Hit]) -> Scored | None:
+        """Every candidate sentence scored by the model, and the answerable probability."""
         cands = candidates(hits)
         if not cands:
-            return []
-        question = resolved.standalone
-        kind = answer_type(resolved.question) if not resolved.followup else answer_type(question)
-        q_names = resolved.names or names(question)
-        asked = _WH_PHRASE.sub(" ", question)
-        q_terms = content_terms(asked)
-        ctx_terms = [
-            t for t in content_terms(_WH_PHRASE.sub(" ", resolved.context)) if t not in q_terms
-        ]
-        sent_terms = [set(content_terms(c.text)) for c in cands]
-        # Terms found in every candidate do not tell sentences apart: inverse frequency.
-        n = len(cands)
-        weights = {
-            t: np.log1p(n / (1 + sum(t in s for s in sent_terms))) for t in {*q_terms, *ctx_terms}
-        }
-        for t in ctx_terms:
-            weights[t] *= CONTEXT_WEIGHT
-        total = sum(weights.values()) or 1.0
-
-        query = self.embeddings.query_vector(question)
+            return None
         missing = [c for c in cands if c.vector is None]
-        if missing:  # passages stored without sentence vectors
-            fresh = self._sentence_vectors([c.text for c in missing])
-            for c, v in zip(missing, fresh, strict=True):
+        if missing:
+            for c, v in zip(
+                missing, self._sentence_vectors([c.text for c in missing]), strict=True
+            ):
                 c.vector = v
-        dense = np.stack([c.vector for c in cands if c.vector is not None]) @ query
-        for i, cand in enumerate(cands):
-            lexical = sum(w for t, w in weights.items() if t in sent_terms[i]) / total
-            type_ok = kind is None or has_answer_type(kind, cand.text, q_names)
-            # A sentence that quotes someone may name them in the next sentence.
-            window = set(words(cand.text)) | set(words(cand.hit.title))
-            name_cov = (
-                sum(mentions(window, nm) for nm in resolved.names) / len(resolved.names)
-                if resolved.names
-                else 0.5
-            )
-            evidence = (
-                W_LEXICAL * lexical + W_DENSE * max(float(dense[i]), 0.0) + W_NAMES * name_cov
-            )
-            cand.score = float(evidence * (1.0 if type_ok else TYPE_MISMATCH))
-        return sorted(cands, key=lambda c: -c.score)
+        query = self.embeddings.query_vector(resolved.standalone)
+        rows, view = sentence_features(resolved, cands, query)
+        logits = self.model.sentence.logits(rows)
+        order = np.argsort(-logits, kind="stable")
+        base = question_base(view, rows, hits)
+        question_row = question_features(base, question_form(resolved.standalone), rows, logits)
+        confidence = self.model.probability(
+            float(self.model.answerable.logits(question_row[None, :])[0])
+        )
+        probs = _sigmoid(logits)
+        ranked = [cands[i] for i in order]
+        for i, c in zip(order, ranked, strict=True):
+            c.score = float(probs[i])
+        return Scored(ranked, rows[order], view, question_row, confidence)
 
     def answer(self, resolved: Resolved, hits: list[Hit]) -> Answer:
         question = resolved.question
         if not hits:
             return refusal(question, "no passage in the library matches it")
-        absent = missing_names(resolved.names, hits)
-        if absent:
-            return refusal(question, f"no article mentions {', '.join(absent)}")
-        ranked = self.score(resolved, hits)
-        if not ranked or ranked[0].score < self.min_support:
+        scored = self.score(resolved, hits)
+        if scored is None:
             return refusal(question, "no sentence in the articles supports an answer")
-        best = ranked[0].score
-        picked = [
-            c
-            for c in ranked[: self.max_sentences]
-            if c.score >= max(self.min_support, KEEP_WITHIN * best)
-        ]
+        if scored.confidence < self.min_confidence:
+            out = self._refuse(resolved, scored)
+        elif _SUMMARY.search(resolved.question):
+            out = self._summary(question, scored)
+        else:
+            out = self._answer(question, scored)
+        out.confidence = round(scored.confidence, 4)
+        return out
+
+    def _answer(self, question: str, scored: Scored) -> Answer:
+        """The best sentence, and further ones that come close, within the length budget."""
+        best = scored.candidates[0]
+        budget = self.max_chars * (3 if _MORE.search(question) else 1)
+        picked = [best]
+        used = len(best.text)
+        for cand in scored.candidates[1 : self.max_sentences * 3]:
+            if (
+                len(picked) >= self.max_sentences
+                or cand.score < self.model.keep_within * best.score
+            ):
+                break
+            if used + len(cand.text) > budget:
+                continue
+            picked.append(cand)
+            used += len(cand.text)
         # Reading order: by article (best article first), then by position.
         article_rank = {c.hit.passage.article_id: i for i, c in reversed(list(enumerate(picked)))}
         picked.sort(key=lambda c: (article_rank[c.hit.passage.article_id], c.span.start))
-        citations = [
-            cite(i, c.hit, c.span, c.text, round(c.score, 4)) for i, c in enumerate(picked, start=1)
-        ]
-        # An article's own "[2]" must not pass for the answer's marker [2].
-        text = " ".join(f"{inert_markers(c.text)} [{c.n}]" for c in citations)
-        return Answer(question=question, text=text, answerable=True, citations=citations)
+        return _compose(question, picked)
+
+    def _summary(self, question: str, scored: Scored) -> Answer:
+        """A few diverse, well-supported sentences across the passages, in time order."""
+        budget = self.max_chars * 2
+        pool = scored.candidates[: self.max_sentences * 4]
+        picked: list[Candidate] = []
+        used = 0
+        for cand in pool:
+            if len(picked) >= self.max_sentences + 2:
+                break
+            if used + len(cand.text) > budget and picked:
+                continue
+            vector = cand.vector
+            # Repeats across outlets or passages say the same thing twice: skip them.
+            if vector is not None and any(
+                p.vector is not None and float(p.vector @ vector) > 0.85 for p in picked
+            ):
+                continue
+            picked.append(cand)
+            used += len(cand.text)
+        picked.sort(key=lambda c: (c.hit.date or "", c.hit.passage.article_id, c.span.start))
+        return _compose(question, picked)
+
+    def _refuse(self, resolved: Resolved, scored: Scored) -> Answer:
+        """A refusal; when the articles cover the question's topic, it shows where."""
+        question = resolved.question
+        nearest = scored.candidates[0]
+        topic = _shared_topic(resolved.standalone, nearest.text)
+        if topic is None:
+            absent = missing_names(scored.view.names, [c.hit for c in scored.candidates])
+            reason = (
+                f"no article mentions {', '.join(absent)}"
+                if absent
+                else "no sentence in the articles supports an answer"
+            )
+            return refusal(question, reason)
+        citation = cite(1, nearest.hit, nearest.span, nearest.text, round(nearest.score, 4))
+        text = f"{REFUSAL}: the articles mention {topic} [1] but not what it asks."
+        return Answer(question=question, text=text, answerable=False, citations=[citation])
 
 
-__all__ = ["REFUSAL", "Answerer", "ExtractiveAnswerer", "answer_type", "names", "refusal"]
+def _compose(question: str, picked: list[Candidate]) -> Answer:
+    citations = [
+        cite(i, c.hit, c.span, c.text, round(c.score, 4)) for i, c in enumerate(picked, start=1)
+    ]
+    # An article's own "[2]" must not pass for the answer's marker [2].
+    text = " ".join(f"{inert_markers(c.text)} [{c.n}]" for c in citations)
+    return Answer(question=question, text=text, answerable=True, citations=citations)
+
+
+_TOPIC_STOP = frozenset("the a an of in on at to for and or".split())
+
+
+def _shared_topic(question: str, sentence: str) -> str | None:
+    """What the question and the nearest sentence share, as the sentence writes it:
+    the question's names the sentence mentions, else the longest run of the
+    question's words (two content words at least) that the sentence holds."""
+    sentence_words = set(words(sentence))
+    shared = [n for n in names(question) if mentions(sentence_words, n)]
+    if shared:
+        return " and ".join(dict.fromkeys(shared))
+    q = [w for w in words(question)]
+    best: str | None = None
+    for i in range(len(q)):
+        for j in range(len(q), i + 1, -1):
+            run = q[i:j]
+            while run and run[0] in _TOPIC_STOP:
+                run = run[1:]
+            while run and run[-1] in _TOPIC_STOP:
+                run = run[:-1]
+            if len(content_terms(" ".join(run))) < 2:
+                continue
+            pattern = r"\b" + r"\W+".join(map(re.escape, run)) + r"\b"
+            found = re.search(pattern, sentence, re.I)
+            if found and (best is None or len(found.group(0)) > len(best)):
+                best = found.group(0)
+                break
+    return best
+
+
+__all__ = [
+    "MODEL_FILE",
+    "REFUSAL",
+    "AnswerModel",
+    "Answerer",
+    "ExtractiveAnswerer",
+    "ModelError",
+    "Scored",
+    "Scorer",
+    "cite",
+    "refusal",
+]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import codecs
 import errno
 import json
-import logging
 import os
 import re
 import stat
@@ -24,17 +23,13 @@ from trafilatura.settings import Document, set_date_params
 
 from newsqa.chunking import split_sentences
 from newsqa.models import Article
-
-# trafilatura and its helpers log a warning for every page they discard; our own
-# ArticleError already says why, so their chatter is noise for users.
-for _name in ("trafilatura", "htmldate", "courlan", "justext", "charset_normalizer"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
+from newsqa.settings import default
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl"}
 )
 _TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown"})
-DEFAULT_MAX_BYTES = 20_000_000
+DEFAULT_MAX_BYTES: int = default("max_file_bytes")
 MIN_TEXT_CHARS = 20  # non-space characters; less than this is no article
 TITLE_MAX_CHARS = 120
 _LEGACY_ENCODINGS = ["cp1252", "latin_1", "iso8859_15"]
@@ -159,7 +154,7 @@ def _check_text(text: str) -> str:
 
 def title_from_text(text: str) -> str:
     """The first sentence, cut at a word boundary to at most TITLE_MAX_CHARS (+ "…")."""
-    # Only the opening is segmented: pysbd on a whole long article is slow.
+    # Only the opening is segmented: no need to split a whole long article.
     spans = split_sentences(text[:2000])
     first = text[spans[0].start : spans[0].end] if spans else text
     first = " ".join(first.split())

@@ -11,8 +11,8 @@ import re
 from collections.abc import Callable
 
 from newsqa.answering import refusal
+from newsqa.lexicon import SPACED_MARKER
 from newsqa.models import Answer, Citation
-from newsqa.text import MARKER
 
 ArticleText = Callable[[str], str | None]
 
@@ -46,7 +46,7 @@ def verify_answer(answer: Answer, article_text: ArticleText) -> Answer:
         return f" [{renumber[n]}]" if n in renumber else ""
 
     # Only the answerer's own markers match: "[n]" quoted from an article is inert.
-    text = re.sub(r"\s*" + MARKER.pattern, remark, answer.text).strip()
+    text = SPACED_MARKER.sub(remark, answer.text).strip()
     for citation in kept:
         citation.n = renumber[citation.n]
     if answer.answerable and not kept:

@@ -1,32 +1,45 @@
-"""The ``newsqa`` command line: ingest, ask, chat, manage the library."""
+"""The ``newsqa`` command line: ingest, ask, chat, manage the library.
+
+Thin: every command calls :class:`newsqa.NewsQA`. Modules load when a command
+needs them, so ``newsqa articles list`` never loads a model. :func:`run` is the
+entry point: it sets up the process (:mod:`newsqa.runtime`) and turns every
+:class:`~newsqa.errors.NewsQAError` into one ``error:`` line and exit code 1.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from newsqa.generative import GenerativeSetupError  # light: the backends load lazily
-from newsqa.models import Answer, IngestReport
-from newsqa.qa import NewsQA, QuestionError
+from newsqa.errors import GenerativeSetupError, NewsQAError, QuestionError, SettingsError
+from newsqa.runtime import configure_process
 from newsqa.settings import Settings
-from newsqa.store import StoreError
+
+if TYPE_CHECKING:
+    from newsqa.models import Answer, IngestReport
+    from newsqa.qa import NewsQA
 
 
 def _settings(ctx: click.Context) -> Settings:
     overrides: dict[str, Any] = {k: v for k, v in ctx.obj.items() if v is not None}
     try:
-        return Settings(**overrides)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
+        return Settings().with_overrides(**overrides)
+    except SettingsError as exc:
+        raise click.UsageError(f"bad setting: {exc}") from exc
 
 
 def _qa(ctx: click.Context) -> NewsQA:
+    from newsqa.qa import NewsQA
+
     if "qa" not in ctx.meta:
-        ctx.meta["qa"] = NewsQA(_settings(ctx))
+        settings = _settings(ctx)
+        configure_process(settings.data_dir)
+        ctx.meta["qa"] = NewsQA(settings)
     qa: NewsQA = ctx.meta["qa"]
     return qa
 
@@ -75,6 +88,11 @@ def ingest(ctx: click.Context, paths: tuple[Path, ...], as_json: bool) -> None:
 
 def print_answer(answer: Answer) -> None:
     click.echo(answer.text)
+    if answer.confidence is not None:
+        note = " (low: check the sources)" if answer.low_confidence else ""
+        click.secho(
+            f"confidence {answer.confidence:.2f}{note}", dim=not note, fg="yellow" if note else None
+        )
     if answer.citations:
         click.echo()
         for c in answer.citations:
@@ -278,11 +296,35 @@ def eval_command(
         click.echo(f"report written to {report_dir}/ ({len(written)} files)", err=True)
 
 
-def run() -> None:
-    """Entry point: turn expected failures into one clear line and exit code 1."""
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Bring a library written by an older newsqa up to date (a third of the disk).
+
+    newsqa 0.1 kept each passage's sentence vectors in Chroma's metadata, where
+    SQLite stores and indexes them: ~4.6 KB a passage. This moves them beside the
+    store (~1.7 KB). Such a library works as it is; migrating only saves space.
+    Safe to interrupt and rerun. SQLite reuses the space freed inside
+    chroma.sqlite3 for later writes; it gives it back to the disk only after a
+    VACUUM of that file (e.g. `sqlite3 chroma.sqlite3 VACUUM` with no newsqa
+    running).
+    """
+    from tqdm import tqdm
+
+    store = _qa(ctx).store
+    total = store.count_passages()
+    with tqdm(total=total, desc="Migrating", unit="passage", disable=total < 1) as bar:
+        moved = store.migrate(on_progress=bar.update)
+    click.echo(f"moved the sentence vectors of {moved:,} of {total:,} passages")
+
+
+def run(args: Sequence[str] | None = None) -> None:
+    """Entry point: set up the process, run the command, and turn expected failures
+    into one clear ``error:`` line and exit code 1 (usage errors: 2)."""
+    configure_process()
     try:
-        main(standalone_mode=True)
-    except (StoreError, GenerativeSetupError) as exc:
+        main(args=list(args) if args is not None else None, standalone_mode=True)
+    except NewsQAError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         sys.exit(1)
     except OSError as exc:  # a file or folder outside the store: unreadable, disk full

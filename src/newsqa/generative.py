@@ -55,6 +55,8 @@ from newsqa.answering import ExtractiveAnswerer, cite, refusal
 from newsqa.chunking import split_sentences
 from newsqa.conversation import Resolved
 from newsqa.embeddings import MiniLMEmbeddings
+from newsqa.errors import GenerativeSetupError
+from newsqa.lexicon import MODEL_MARKER, MONTHS, NUMBER_WORDS
 from newsqa.models import Answer, Citation, Hit, Span
 from newsqa.prompts import NOT_IN_ARTICLES, PromptPassage, answer_prompt, format_passages
 from newsqa.text import content_terms, inert_markers, mentions, name_tokens, names, words
@@ -69,22 +71,16 @@ LLM_EXTRA_HINT = "install the optional extra: pip install 'newsqa[llm]'"
 DEFAULT_MAX_TOKENS = 256
 
 
-class GenerativeSetupError(RuntimeError):
-    """Generative mode cannot start: no model configured, a missing file or extra."""
-
-
 # -- the llama.cpp chat model ----------------------------------------------------------
 
 
 @lru_cache(maxsize=2)
 def _load_llama(model_path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
     """One loaded model per file and process (loading takes seconds and memory), and a
-    lock: a ``Llama`` object is not thread-safe and Streamlit serves sessions on threads."""
-    # llama.cpp's OpenMP threads spin while they wait for each other. On a busy
-    # machine (2 shared cores here) that cut generation from ~30 to ~2 tokens/s;
-    # sleeping instead costs next to nothing on an idle one. Read when the library
-    # loads, so it is set before the import.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    lock: a ``Llama`` object is not thread-safe and Streamlit serves sessions on threads.
+
+    How llama.cpp's threads wait (``OMP_WAIT_POLICY``) is the entry point's to set
+    (:mod:`newsqa.runtime`), before this import."""
     from llama_cpp import Llama
 
     llama = Llama(
@@ -100,6 +96,14 @@ def _load_llama(model_path: str, n_ctx: int, n_threads: int) -> tuple[Any, threa
 # Free the models while the interpreter is intact: freed later, at teardown,
 # llama-cpp-python's finaliser fails with "'NoneType' object is not callable".
 atexit.register(_load_llama.cache_clear)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, which containers narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
@@ -124,7 +128,8 @@ class ChatLlamaCpp(BaseChatModel):
 
     model_path: str
     n_ctx: int = 4096
-    # None: half the logical cores, llama.cpp's own default (physical cores, mostly).
+    # None: every core this process may use. (llama.cpp's own default, half the
+    # logical cores, left one of two cores idle here: see benchmarks/RESULTS.md.)
     n_threads: int | None = None
     max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float = 0.0
@@ -155,7 +160,7 @@ class ChatLlamaCpp(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        threads = self.n_threads or max(1, (os.cpu_count() or 2) // 2)
+        threads = self.n_threads or available_cores()
         llama, lock = _load_llama(self.model_path, self.n_ctx, threads)
         with lock:
             parts = llama.create_chat_completion(
@@ -203,7 +208,9 @@ def chat_model_from_settings(settings: Settings, max_tokens: int | None = None) 
             raise GenerativeSetupError(f"NEWSQA_LLM_GGUF: no such file {path}")
         if importlib.util.find_spec("llama_cpp") is None:
             raise GenerativeSetupError(f"NEWSQA_LLM_GGUF needs llama-cpp-python; {LLM_EXTRA_HINT}")
-        return ChatLlamaCpp(model_path=str(path.resolve()), max_tokens=max_tokens)
+        return ChatLlamaCpp(
+            model_path=str(path.resolve()), max_tokens=max_tokens, n_threads=settings.llm_threads
+        )
     raise GenerativeSetupError(
         "generative mode needs a model: set NEWSQA_LLM_GGUF to a GGUF file, or "
         "NEWSQA_LLM_BASE_URL (and NEWSQA_LLM_MODEL) to an OpenAI-compatible server"
@@ -212,12 +219,7 @@ def chat_model_from_settings(settings: Settings, max_tokens: int | None = None) 
 
 # -- parsing the model's answer --------------------------------------------------------
 
-# "[1]", "[1, 3]", "[1][2]", "[2-3]", "[Passage 2]", "[n=2]": small models vary.
-_MARKER = re.compile(
-    r"\[\s*(?:passages?\s*|n\s*=\s*)?(\d{1,3}(?:\s*(?:,|;|-|–|and)\s*(?:passage\s*)?\d{1,3})*)\s*\]",
-    re.I,
-)
-_LEADING_MARKERS = re.compile(rf"^\s*(?:{_MARKER.pattern}\s*)+", re.I)
+_LEADING_MARKERS = re.compile(rf"^\s*(?:{MODEL_MARKER.pattern}\s*)+", re.I)
 _SENTINEL = re.compile(r"NOT[\s_-]*IN[\s_-]*(?:THE[\s_-]*)?ARTICLES", re.I)
 # List bullets, "Answer:" labels and markdown emphasis are layout, not content.
 _LAYOUT = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+|^\s*(?:final\s+)?answer\s*:\s*", re.I)
@@ -252,18 +254,21 @@ def split_claims(answer: str) -> list[Claim]:
     """
     answer = answer.replace("**", "").replace("__", "")
     claims: list[Claim] = []
-    for span in split_sentences(answer):
+    # A model's line break ends a sentence (list items, an "Answer:" line).
+    for span in split_sentences(answer, lines=True):
         sentence = answer[span.start : span.end]
         lead = _LEADING_MARKERS.match(sentence)
         if lead:
-            numbers = [n for m in _MARKER.finditer(lead.group(0)) for n in _marker_numbers(m[1])]
+            numbers = [
+                n for m in MODEL_MARKER.finditer(lead.group(0)) for n in _marker_numbers(m[1])
+            ]
             if claims:
                 claims[-1].cited.extend(n for n in numbers if n not in claims[-1].cited)
                 sentence = sentence[lead.end() :]
         cited: list[int] = []
-        for match in _MARKER.finditer(sentence):
+        for match in MODEL_MARKER.finditer(sentence):
             cited.extend(n for n in _marker_numbers(match[1]) if n not in cited)
-        text = _MARKER.sub("", sentence)
+        text = MODEL_MARKER.sub("", sentence)
         text = _LAYOUT.sub("", text)
         text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split())).strip()
         if not re.search(r"\w", text):
@@ -281,23 +286,13 @@ def has_sentinel(answer: str) -> bool:
 
 # -- checking claims against the passages ----------------------------------------------
 
-_NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen "
-        "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split()
-    )
-} | {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "thousand": "1000"}
 _DIGITS = re.compile(r"\d+(?:[.,]\d+)*")
-_MONTHS = (
-    "january february march april may june july august september october november december"
-).split()
 
 
 def numbers_in(text: str) -> set[str]:
     """Numbers as digits ("38-minute" -> 38, "two" -> 2, "1,000" -> 1000)."""
     found = {m.group(0).replace(",", "").rstrip(".") for m in _DIGITS.finditer(text)}
-    found.update(_NUMBER_WORDS[w] for w in words(_normalise(text)) if w in _NUMBER_WORDS)
+    found.update(str(NUMBER_WORDS[w]) for w in words(_normalise(text)) if w in NUMBER_WORDS)
     return {n.lstrip("0") or "0" for n in found}  # "05" (a day) and "5" alike
 
 
@@ -457,7 +452,7 @@ def passage_view(n: int, hit: Hit) -> PassageView:
     if hit.date:
         year, mm, dd = hit.date.split("-")
         date_numbers = frozenset(numbers_in(f"{year} {mm} {dd}"))
-        month = _MONTHS[int(mm) - 1]
+        month = MONTHS[int(mm) - 1]
         context += f" {month.title()}"
     return PassageView(
         n=n,
@@ -816,6 +811,8 @@ class GenerativeAnswerer:
         answer = self._compose(question, report)
         answer.generation = info
         answer.timings = timings
+        # The gate's calibrated probability that the passages answer the question.
+        answer.confidence = extractive.confidence if extractive is not None else None
         return answer
 
     def _compose(self, question: str, report: CheckReport) -> Answer:

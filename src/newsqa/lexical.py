@@ -17,30 +17,34 @@ its text (ids derive from the article's content), so kept tokens stay valid.
 from __future__ import annotations
 
 import json
+import math
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
-import Stemmer
 from bm25s.tokenization import Tokenized, Tokenizer
 
-from newsqa.store import Store
+from newsqa.lexicon import stemmer
+from newsqa.models import date_to_int
+from newsqa.store import Store, StoredPassage
 
 _META = "newsqa_meta.json"
 _TOKENS = "newsqa_tokens.npz"  # every passage's token ids, for incremental updates
-_PAGE = 5_000  # Chroma rows per read
-
-
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
 
 
 def new_tokenizer() -> Tokenizer:
-    return Tokenizer(stemmer=_stemmer(), stopwords="en", lower=True)
+    return Tokenizer(stemmer=stemmer(), stopwords="en", lower=True)
+
+
+def _row(sp: StoredPassage) -> tuple[str, int, str]:
+    """What the index keeps of a passage: its BM25 text, date int and article id.
+
+    The title is part of what a passage is about ("Peskov" may only be there).
+    """
+    return f"{sp.title}\n{sp.passage.text}", date_to_int(sp.date), sp.passage.article_id
 
 
 @dataclass
@@ -69,31 +73,9 @@ class LexicalIndex:
         self._index = self._load(generation) or self._build(generation)
         return self._index
 
-    def _stored_ids(self) -> list[str]:
-        """Every passage id in the store, in the store's order (ids only: a cheap read)."""
-        collection = self.store.passages_collection
-        ids: list[str] = []
-        while True:
-            page = collection.get(include=[], limit=_PAGE, offset=len(ids))["ids"]
-            if not page:
-                return ids
-            ids.extend(page)
-
     def _fetch(self, ids: list[str]) -> dict[str, tuple[str, int, str]]:
         """(BM25 text, date int, article id) of the given passages."""
-        out: dict[str, tuple[str, int, str]] = {}
-        collection = self.store.passages_collection
-        for i in range(0, len(ids), _PAGE):
-            got = collection.get(ids=ids[i : i + _PAGE], include=["documents", "metadatas"])
-            docs, metas = got["documents"] or [], got["metadatas"] or []
-            for pid, text, meta in zip(got["ids"], docs, metas, strict=True):
-                # The title is part of what a passage is about ("Peskov" may only be there).
-                out[pid] = (
-                    f"{meta.get('title', '')}\n{text}",
-                    int(str(meta.get("date_int", 0))),
-                    str(meta["article_id"]),
-                )
-        return out
+        return {sp.passage.id: _row(sp) for sp in self.store.get_passages(ids)}
 
     def _build(self, generation: str) -> _Index | None:
         """The index for the store as it is now, reusing the saved tokens where it can."""
@@ -101,12 +83,9 @@ class LexicalIndex:
         if previous is None:
             return self._build_full(generation)
         tokenizer, old_tokens, old_dates, old_articles = previous
-        try:
-            ids = self._stored_ids()
-            new_ids = [pid for pid in ids if pid not in old_tokens]
-            fetched = self._fetch(new_ids)
-        except Exception:  # the full rebuild reads through the store, which reports errors
-            return self._build_full(generation)
+        ids = self.store.passage_ids()
+        new_ids = [pid for pid in ids if pid not in old_tokens]
+        fetched = self._fetch(new_ids)
         if not ids:
             return None
         ids = [pid for pid in ids if pid in old_tokens or pid in fetched]  # raced deletes
@@ -129,12 +108,12 @@ class LexicalIndex:
         texts: list[str] = []
         date_ints: list[int] = []
         article_ids: list[str] = []
-        for passage_id, text, meta in self.store.iter_passages():
-            ids.append(passage_id)
-            # The title is part of what a passage is about ("Peskov" may only be there).
-            texts.append(f"{meta.get('title', '')}\n{text}")
-            date_ints.append(int(meta.get("date_int", 0)))
-            article_ids.append(str(meta["article_id"]))
+        for sp in self.store.iter_passages():
+            text, date_int, article_id = _row(sp)
+            ids.append(sp.passage.id)
+            texts.append(text)
+            date_ints.append(date_int)
+            article_ids.append(article_id)
         if not ids:
             return None
         tokenizer = new_tokenizer()
@@ -275,6 +254,29 @@ class LexicalIndex:
             return None
         every = np.arange(len(index.ids), dtype=np.int64)
         return float(_passing(index, every, date_from, date_to, article_ids).mean())
+
+    def idf(self, terms: Sequence[str]) -> list[float]:
+        """Global BM25 IDF of each of ``terms`` over every passage, as the index scores
+        it (Lucene's ``log(1 + (N - df + 0.5) / (df + 0.5))``), after the index's own
+        lower-casing and stemming. 0.0 for a stopword, or when the library is empty;
+        a term no passage holds gets the highest IDF there is."""
+        index = self._current()
+        if index is None:
+            return [0.0] * len(terms)
+        n = len(index.ids)
+        vocab: dict[str, int] = index.retriever.vocab_dict
+        indptr = index.retriever.scores["indptr"]
+        stop = set(index.tokenizer.stopwords or ())
+        out = []
+        for term in terms:
+            word = term.lower()
+            if not word or word in stop:
+                out.append(0.0)
+                continue
+            token = vocab.get(stemmer().stemWord(word))
+            df = 0 if token is None else int(indptr[token + 1] - indptr[token])
+            out.append(math.log(1 + (n - df + 0.5) / (df + 0.5)))
+        return out
 
     def search(
         self,

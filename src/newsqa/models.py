@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import date as _date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def content_id(text: str) -> str:
@@ -70,9 +73,6 @@ class Passage:
     end: int
     text: str  # == article.text[start:end]
     sentences: tuple[Span, ...]  # article offsets of the sentences inside this passage
-    # The sentences' vectors, pooled from this passage's encoding at ingest
-    # (embeddings.pack_vectors); empty when not computed.
-    sentence_vectors: str = field(default="", repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -90,6 +90,20 @@ class Hit:
     score: float  # fused retrieval score (higher is better)
     dense_score: float | None = None  # cosine similarity, when the dense side found it
     bm25_score: float | None = None
+    # One unit vector per sentence of the passage (float32, shape
+    # [len(passage.sentences), 384]), pooled from the passage's own encoding at
+    # ingest; None when the store has none for it. A zero row: a sentence the
+    # encoder's truncation cut off.
+    sentence_vectors: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to a date range (inclusive, ISO dates) and/or some articles."""
+
+    date_from: str | None = None
+    date_to: str | None = None
+    article_ids: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -114,6 +128,10 @@ class Citation:
         return asdict(self)
 
 
+# Answers below this confidence are shown marked: check their sources.
+LOW_CONFIDENCE = 0.5
+
+
 @dataclass
 class Answer:
     """What ``ask`` returns: the answer text with ``[n]`` markers and its citations."""
@@ -132,6 +150,11 @@ class Answer:
     # checker kept/re-cited/dropped ("dropped_share"), and any fallback and its reason.
     generation: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def low_confidence(self) -> bool:
+        """An answer given, but more likely than not not supported by what was retrieved."""
+        return self.answerable and self.confidence is not None and self.confidence < LOW_CONFIDENCE
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
@@ -140,6 +163,7 @@ class Answer:
             "citations": [c.to_dict() for c in self.citations],
             "standalone_question": self.standalone_question,
             "confidence": self.confidence,
+            "low_confidence": self.low_confidence,
             "mode": self.mode,
             "timings": self.timings,
             "generation": self.generation,

@@ -5,35 +5,36 @@ The chain is plain LangChain runnables (LCEL)::
     resolve follow-up -> hybrid retrieval -> answerer -> citation check
 
 so each step can be reused or swapped (the answerer is chosen by ``answer_mode``).
+
+A command loads only what it uses: listing articles opens the store alone; asking
+adds the question encoder (the int8 model: no torch), the BM25 index and the
+answerer; only ingesting loads the file parsers and the ingest model.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.runnables import Runnable, RunnableLambda
-
-from newsqa.answering import Answerer, ExtractiveAnswerer, refusal
-from newsqa.citations import verify_answer
-from newsqa.conversation import History, resolve
-from newsqa.embeddings import MiniLMEmbeddings, get_embeddings
-from newsqa.ingest import ingest_paths, ingest_uploads
-from newsqa.lexical import LexicalIndex
-from newsqa.models import Answer, IngestReport
-from newsqa.retrieval import Filters, HybridSearch, NewsRetriever
-from newsqa.settings import Settings
+from newsqa.errors import QuestionError
+from newsqa.models import Answer, Filters, IngestReport
+from newsqa.settings import Settings, load_settings
 from newsqa.store import ArticleInfo, Store
 
+if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable
 
-class QuestionError(ValueError):
-    """A question that cannot be asked (empty, too long); the message says why."""
-
+    from newsqa.answering import Answerer, ExtractiveAnswerer
+    from newsqa.conversation import History
+    from newsqa.embeddings import MiniLMEmbeddings
+    from newsqa.lexical import LexicalIndex
+    from newsqa.retrieval import HybridSearch, NewsRetriever
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
@@ -67,25 +68,58 @@ class NewsQA:
     """
 
     def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
-        base = settings or Settings()
-        self.settings = base.model_copy(update=overrides) if overrides else base
+        """``settings`` (default: from ``NEWSQA_*``), with keyword ``overrides`` on top,
+        validated like environment values: ``NewsQA(data_dir="lib", top_k=3)``.
+        Raises :class:`newsqa.errors.SettingsError` for a bad one."""
+        self.settings = load_settings(settings, **overrides)
+        self._embedders: dict[str, MiniLMEmbeddings] = {}
+        self._embedders_lock = threading.Lock()
+
+    def _embedder(self, name: str) -> MiniLMEmbeddings:
+        # One instance per model, so a library whose questions and passages use the
+        # same model loads it once.
+        from newsqa.embeddings import get_embeddings
+
+        with self._embedders_lock:
+            if name not in self._embedders:
+                self._embedders[name] = get_embeddings(name, self.settings.batch_size)
+            return self._embedders[name]
 
     @cached_property
     def embeddings(self) -> MiniLMEmbeddings:
-        return get_embeddings(self.settings.embedder, self.settings.batch_size)
+        """The model that encodes questions (``query_embedder``)."""
+        from newsqa.embeddings import query_embedder_name
+
+        s = self.settings
+        return self._embedder(query_embedder_name(s.query_embedder, s.embedder))
+
+    @property
+    def ingest_embeddings(self) -> MiniLMEmbeddings:
+        """The model that encodes passages at ingest (``embedder``)."""
+        return self._embedder(self.settings.embedder)
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.settings, self.embeddings)
+        return Store(self.settings)
 
     @cached_property
     def lexical(self) -> LexicalIndex:
+        from newsqa.lexical import LexicalIndex
+
         cache = self.settings.data_dir / "bm25" / self.settings.collection
         return LexicalIndex(self.store, cache)
 
     @cached_property
     def search(self) -> HybridSearch:
-        return HybridSearch(self.store, self.lexical, self.settings.candidates, self.settings.rrf_k)
+        from newsqa.retrieval import HybridSearch
+
+        return HybridSearch(
+            self.store,
+            self.lexical,
+            self.embeddings,
+            candidates=self.settings.candidates,
+            rrf_k=self.settings.rrf_k,
+        )
 
     def answerer(self, mode: str | None = None) -> Answerer:
         mode = mode or self.settings.answer_mode
@@ -99,21 +133,39 @@ class NewsQA:
 
     @cached_property
     def _extractive(self) -> ExtractiveAnswerer:
+        from newsqa.answering import AnswerModel, ExtractiveAnswerer
+
         return ExtractiveAnswerer(
-            self.embeddings, self.settings.min_support, self.settings.max_answer_sentences
+            self.embeddings,
+            AnswerModel.load(self.settings.answer_model),
+            min_confidence=self.settings.min_confidence,
+            max_sentences=self.settings.max_answer_sentences,
+            max_chars=self.settings.max_answer_chars,
         )
 
     # -- library -------------------------------------------------------------------
 
     def ingest(self, paths: Sequence[str | Path], *, progress: bool = False) -> IngestReport:
         """Ingest files and folders; see :mod:`newsqa.ingest`."""
-        return ingest_paths(self.store, [Path(p) for p in paths], self.settings, progress=progress)
+        from newsqa.ingest import ingest_paths
+
+        return ingest_paths(
+            self.store,
+            self.ingest_embeddings,
+            [Path(p) for p in paths],
+            self.settings,
+            progress=progress,
+        )
 
     def ingest_files(
         self, files: Sequence[tuple[str, bytes]], *, progress: bool = False
     ) -> IngestReport:
         """Ingest in-memory files given as (file name, content) pairs."""
-        return ingest_uploads(self.store, files, self.settings, progress=progress)
+        from newsqa.ingest import ingest_uploads
+
+        return ingest_uploads(
+            self.store, self.ingest_embeddings, files, self.settings, progress=progress
+        )
 
     def articles(self) -> list[ArticleInfo]:
         """The articles in the library, newest first."""
@@ -138,12 +190,16 @@ class NewsQA:
 
     def retriever(self, k: int | None = None, filters: Filters | None = None) -> NewsRetriever:
         """The hybrid retriever as a LangChain ``BaseRetriever``."""
+        from newsqa.retrieval import NewsRetriever
+
         return NewsRetriever(search=self.search, k=k or self.settings.top_k, filters=filters)
 
     def chain(
         self, k: int | None = None, filters: Filters | None = None, mode: str | None = None
     ) -> Runnable[dict[str, Any], Answer]:
         """The QA chain: ``{"question": str, "history": [...]}`` -> :class:`Answer`."""
+        from langchain_core.runnables import RunnableLambda
+
         answerer = self.answerer(mode)
         top_k = k or self.settings.top_k
 
@@ -166,6 +222,8 @@ class NewsQA:
     # The chain's steps, shared with ask_stream.
 
     def _resolve_step(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        from newsqa.conversation import resolve
+
         question = clean_question(inputs["question"], self.settings.max_question_chars)
         history = [(str(q), str(a)) for q, a in inputs.get("history") or []]
         return {"resolved": resolve(question, history), "t0": time.perf_counter()}
@@ -184,6 +242,8 @@ class NewsQA:
         ``check``) are kept; ``first_token`` is rebased to count from the question's
         arrival, like ``total``, because that is the wait a user sees.
         """
+        from newsqa.citations import verify_answer
+
         answer = verify_answer(answer, self.store.article_text)
         answer.standalone_question = state["resolved"].standalone
         own = dict(answer.timings)
@@ -214,6 +274,8 @@ class NewsQA:
         ``history`` is the conversation so far as (question, answer text) pairs;
         follow-ups such as "What did she say?" are resolved against it.
         """
+        from newsqa.answering import refusal
+
         filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
         if self.store.count_passages() == 0:
             question = clean_question(question, self.settings.max_question_chars)
@@ -242,6 +304,8 @@ class NewsQA:
         Errors (:class:`QuestionError`, ``newsqa.generative.GenerativeSetupError``)
         are raised by the first ``next()``, before any token.
         """
+        from newsqa.answering import refusal
+
         filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
         if self.store.count_passages() == 0:
             question = clean_question(question, self.settings.max_question_chars)

@@ -17,19 +17,11 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from newsqa.embeddings import MiniLMEmbeddings
 from newsqa.lexical import LexicalIndex
-from newsqa.models import Hit, date_to_int
-from newsqa.store import Store, StoredPassage, date_filter
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Restrict retrieval to a date range (inclusive, ISO dates) and/or some articles."""
-
-    date_from: str | None = None
-    date_to: str | None = None
-    article_ids: tuple[str, ...] | None = None
-
+from newsqa.models import Filters, Hit, date_to_int
+from newsqa.settings import default
+from newsqa.store import Store, StoredPassage
 
 # Which dense search answered: no filter; the nearest ids filtered in memory; or
 # Chroma's own metadata filter (narrow filters, and the fallback).
@@ -39,7 +31,7 @@ DensePath = Literal["unfiltered", "in-memory filter", "chroma filter"]
 @dataclass
 class RetrievalResult:
     hits: list[Hit]
-    query_vector: list[float]
+    query_vector: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     dense_path: DensePath = "unfiltered"
 
@@ -62,16 +54,25 @@ def rrf(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
 
 
 class HybridSearch:
-    """Dense + BM25 over the store's passages."""
+    """Dense + BM25 over the store's passages; ``embeddings`` encodes the questions."""
 
-    def __init__(self, store: Store, lexical: LexicalIndex, candidates: int = 40, rrf_k: int = 60):
+    def __init__(
+        self,
+        store: Store,
+        lexical: LexicalIndex,
+        embeddings: MiniLMEmbeddings,
+        *,
+        candidates: int = default("candidates"),
+        rrf_k: int = default("rrf_k"),
+    ) -> None:
         self.store = store
         self.lexical = lexical
+        self.embeddings = embeddings
         self.candidates = candidates
         self.rrf_k = rrf_k
 
     def _dense(
-        self, vector: list[float], filters: Filters
+        self, vector: np.ndarray, filters: Filters
     ) -> tuple[list[tuple[StoredPassage, float]], DensePath]:
         """The nearest ``candidates`` passages that pass the filters, with their cosine,
         and which path found them.
@@ -86,43 +87,35 @@ class HybridSearch:
         approximation). A narrow filter (a few articles), or bad luck, falls back to
         Chroma's filter.
         """
-        where = date_filter(filters.date_from, filters.date_to, filters.article_ids)
-        if where is None:
+        if not (filters.date_from or filters.date_to or filters.article_ids is not None):
             return self.store.dense_search(vector, self.candidates), "unfiltered"
         date_from, date_to = date_to_int(filters.date_from), date_to_int(filters.date_to)
         articles = list(filters.article_ids) if filters.article_ids is not None else None
-        try:
-            chosen = self._nearest_passing(vector, date_from, date_to, articles)
-        except Exception:  # any trouble: the store's own path, with its error handling
-            chosen = None
+        chosen = self._nearest_passing(vector, date_from, date_to, articles)
         if chosen is not None:
             found = {sp.passage.id: sp for sp in self.store.get_passages([p for p, _ in chosen])}
-            if len(found) == len(chosen):
-                return [(found[pid], 1.0 - float(d)) for pid, d in chosen], "in-memory filter"
-        return self.store.dense_search(vector, self.candidates, where), "chroma filter"
+            if len(found) == len(chosen):  # else one was removed meanwhile: ask Chroma
+                return [(found[pid], similarity) for pid, similarity in chosen], "in-memory filter"
+        return self.store.dense_search(vector, self.candidates, filters), "chroma filter"
 
     def _nearest_passing(
-        self, vector: list[float], date_from: int, date_to: int, articles: list[str] | None
+        self, vector: np.ndarray, date_from: int, date_to: int, articles: list[str] | None
     ) -> list[tuple[str, float]] | None:
-        """(id, distance) of the nearest ``candidates`` passages that pass, from
+        """(id, cosine) of the nearest ``candidates`` passages that pass, from
         unfiltered neighbours; None when Chroma's filter should do it."""
         total = self.store.count_passages()
         share = self.lexical.share_allowed(date_from, date_to, articles)
         if not share or share * total < self.candidates:
             return None  # unknown, or so few pass that Chroma's filter finds them fast
-        query: np.ndarray = np.asarray([vector], dtype=np.float32)
         n = min(math.ceil(self.candidates * OVERFETCH / share), total)
         # A question's neighbours may pass the filter far less often than the library
         # does (a question about 1987 trade news filtered to 2017): ask for more.
         while n <= MAX_OVERFETCH or n == total:
-            got = self.store.passages_collection.query(
-                query_embeddings=query, n_results=n, include=["distances"]
-            )
-            ids, distances = got["ids"][0], (got["distances"] or [[]])[0]
-            keep = self.lexical.allowed(ids, date_from, date_to, articles)
+            nearest = self.store.nearest(vector, n)
+            keep = self.lexical.allowed([pid for pid, _ in nearest], date_from, date_to, articles)
             if keep is None:
                 return None
-            chosen = [(pid, d) for pid, d, ok in zip(ids, distances, keep, strict=True) if ok]
+            chosen = [near for near, ok in zip(nearest, keep, strict=True) if ok]
             if len(chosen) >= self.candidates or n == total:
                 return chosen[: self.candidates]
             n = min(n * 4, total)
@@ -132,7 +125,7 @@ class HybridSearch:
         filters = filters or Filters()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        vector = self.store.embeddings.embed_query(query)
+        vector = self.embeddings.query_vector(query)
         t1 = time.perf_counter()
         dense, dense_path = self._dense(vector, filters)
         t2 = time.perf_counter()
@@ -153,19 +146,21 @@ class HybridSearch:
             found[sp.passage.id] = sp
         fused = rrf([[sp.passage.id for sp, _ in dense], [pid for pid, _ in sparse]], self.rrf_k)
         ranked = sorted((pid for pid in fused if pid in found), key=lambda p: -fused[p])[:k]
+        top = self.store.with_sentence_vectors([found[pid] for pid in ranked])
         t4 = time.perf_counter()
         timings.update(embed=t1 - t0, dense=t2 - t1, bm25=t3 - t2, fusion=t4 - t3)
         hits = [
             Hit(
-                passage=found[pid].passage,
-                title=found[pid].title,
-                date=found[pid].date,
-                source=found[pid].source,
-                score=fused[pid],
-                dense_score=dense_scores.get(pid),
-                bm25_score=bm25_scores.get(pid),
+                passage=sp.passage,
+                title=sp.title,
+                date=sp.date,
+                source=sp.source,
+                score=fused[sp.passage.id],
+                dense_score=dense_scores.get(sp.passage.id),
+                bm25_score=bm25_scores.get(sp.passage.id),
+                sentence_vectors=sp.sentence_vectors,
             )
-            for pid in ranked
+            for sp in top
         ]
         return RetrievalResult(hits, vector, timings, dense_path)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
-import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
+
+from newsqa.lexicon import MARKER, stemmer
 
 WORD = re.compile(r"[\w’'-]+", re.UNICODE)
 # Runs of capitalised words ("Maria Zakharova", "Air Force"), allowing "von", "de" inside.
@@ -19,17 +19,12 @@ QUESTION_WORDS = frozenset(
 STOPWORDS = frozenset(STOPWORDS_EN) | QUESTION_WORDS | {"s", "’s", "'s"}
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")
-
-
 def words(text: str) -> list[str]:
     return [w.strip("’'-").lower() for w in WORD.findall(text) if w.strip("’'-")]
 
 
 def stem(word: str) -> str:
-    return str(_stemmer().stemWord(word.lower()))
+    return str(stemmer().stemWord(word.lower()))
 
 
 def content_terms(text: str) -> list[str]:
@@ -68,8 +63,6 @@ def mentions(text_words: set[str], name: str) -> bool:
     return False
 
 
-# An answer's citation marker: "[n]".
-MARKER = re.compile(r"\[(\d+)\]")
 # Put inside a "[n]" that comes from an article, so it reads the same but is never
 # taken for one of the answer's markers. (U+2060 WORD JOINER: invisible, no width.)
 _INERT = "\u2060"

@@ -67,7 +67,11 @@ class NewsQASystem:
             articles, desc="Chunking", unit="article", disable=not progress, file=sys.stderr
         )
         report = ingest_parsed(
-            self.qa.store, ((a.source, [a]) for a in planning), self.qa.settings, progress
+            self.qa.store,
+            self.qa.ingest_embeddings,
+            ((a.source, [a]) for a in planning),
+            self.qa.settings,
+            progress,
         )
         planning.close()
         # Build the BM25 index now, so it counts as ingest time rather than as the
@@ -198,7 +202,7 @@ def evaluate(
 ) -> EvalReport:
     """Evaluate newsqa (and the baseline) on ``evalset`` in a temporary store.
 
-    ``settings`` tune the system under test (top_k, min_support, ...); where its
+    ``settings`` tune the system under test (top_k, min_confidence, ...); where its
     store lives is always overridden. ``k`` is the passages given to the answerer.
     """
     base = settings or Settings()
@@ -210,7 +214,7 @@ def evaluate(
             "retrieval_depth": depth,
             "chunk_chars": base.chunk_chars,
             "candidates": base.candidates,
-            "min_support": base.min_support,
+            "min_confidence": base.min_confidence,
             "answer_mode": base.answer_mode,
             "baseline": baseline,
         },

@@ -1,0 +1,55 @@
+"""Process-wide setup for newsqa's entry points: the CLI, the app and ``ingest/``.
+
+Importing the library changes no global state; a program that embeds newsqa
+keeps its own environment and logging. The library is offline on its own: the
+model loads from a local folder with ``local_files_only``, Chroma gets
+``anonymized_telemetry=False``. What only the environment can switch (the
+hub's progress bars and telemetry, tokenizer fork warnings, how llama.cpp's
+OpenMP threads wait) and the noise of third-party loggers are set here, by the
+programs newsqa ships, before the libraries that read them load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+# setdefault: a user who knows what they are doing may still override these.
+ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    "TOKENIZERS_PARALLELISM": "false",
+    # onnxruntime writes a telemetry device id under ~/.cache without it.
+    "ORT_DISABLE_TELEMETRY": "1",
+    # llama.cpp's OpenMP threads spin while they wait for each other. On a busy
+    # machine (2 shared cores) that cut generation from ~30 to ~2 tokens/s; sleeping
+    # instead costs next to nothing on an idle one. Read when llama.cpp loads.
+    "OMP_WAIT_POLICY": "PASSIVE",
+}
+
+# They log a warning for every page or file they discard; newsqa's own per-file
+# error already says why, so for users their chatter is noise.
+QUIET_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "charset_normalizer")
+
+
+def configure_process(data_dir: Path | None = None) -> None:
+    """Set the environment and logging newsqa's programs run with (idempotent).
+
+    With the library's ``data_dir``: torch makes its compile cache folder as it
+    loads (``/tmp/torchinductor_<user>`` by default), though newsqa compiles
+    nothing; it goes in the data dir, like everything else newsqa writes.
+    """
+    for key, value in ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if data_dir is not None:
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(data_dir / "cache" / "torch"))
+
+
+__all__ = ["ENVIRONMENT", "QUIET_LOGGERS", "configure_process"]
