@@ -494,12 +494,8 @@ def test_seed_test_set_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     # The plain recipe never refuses, so the refusal figures have a real reference.
     assert baseline["refusals"]["refusal_accuracy"] == 0.0
     # And newsqa cites the gold evidence more often, and more precisely, than it.
-    for metric in ("evidence_cited", "precision"):
-        assert ours["citations"][metric] > baseline["citations"][metric], (
-            metric,
-            ours["citations"],
-            baseline["citations"],
-        )
+    behind = floors.lead_misses(floors.SEED_TEST_LEAD_OVER_PLAIN, ours, baseline, data["dataset"])
+    assert not behind, f"{behind}; newsqa: {ours['citations']}; plain: {baseline['citations']}"
     assert data["dataset"]["questions"] >= 40 and data["dataset"]["unanswerable"] >= 8
     assert (out / "summary.md").exists() and (out / "citations.png").exists()
     assert not library.exists()
