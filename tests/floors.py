@@ -12,7 +12,7 @@ record the seed test set with
 --baseline --json``, copy its figures into ``SEED_TEST`` and ``SEED_TEST_LEAD_OVER_PLAIN``
 (newsqa's figure minus the baseline's) with the commit, commit the JSON under
 ``benchmarks/results/``, and say why in the commit message. The slice tables come from
-the failure message of ``tests/test_eval_datasets.py``, which prints every figure.
+``pytest -rA tests/test_eval_datasets.py``, which prints every figure it measures.
 """
 
 from __future__ import annotations

@@ -45,7 +45,10 @@ def run_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> dic
 
 
 def held_to(figures: dict[str, floors.Figure], data: dict[str, Any]) -> None:
+    """Hold the figures to ``floors``; print them all (`pytest -rA` shows them), which is
+    how the slice tables in tests/floors.py are re-set."""
     metrics = data["systems"]["newsqa"]["metrics"]
+    print(json.dumps({"dataset": data["dataset"], "newsqa": metrics}, indent=1))
     missed = floors.misses(figures, metrics, data["dataset"])
     assert not missed, f"{missed}; measured: {json.dumps(metrics)}"
 
