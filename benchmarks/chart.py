@@ -1,9 +1,11 @@
-"""Draw benchmarks/speed.png from the JSON results that speed.py left in benchmarks/out/.
+"""Draw benchmarks/speed.png from the committed speed results in benchmarks/results/.
 
 Left: ingest throughput (passages/s) against corpus size, one line per method.
 Right: warm ``ask`` latency p50 (total and per stage) against corpus size.
-Each point is a median from one run; the load average of that run is in the legend
-file names (see RESULTS.md), so read ratios, not absolute values.
+Each point is a median from one run; under each group, its load average and the
+commit it was measured at (from the file's provenance), so read ratios, not
+absolute values. Only committed results (``benchmarks/results/speed-*.json``) are
+drawn, so the picture can be traced like the tables.
 
 How to run
     .venv/bin/python benchmarks/chart.py            # writes benchmarks/speed.png
@@ -19,19 +21,24 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from common import OUT, ROOT
+from common import RESULTS, ROOT
 
 PNG = ROOT / "benchmarks" / "speed.png"
 
 
 def results() -> list[dict[str, Any]]:
     found = []
-    for path in sorted(OUT.glob("speed-*.json")):
+    for path in sorted(RESULTS.glob("speed-*.json")):
         data = json.loads(path.read_text())
         if "query" in data:
             data["_file"] = path.name
             found.append(data)
     return found
+
+
+def _commit(r: dict[str, Any]) -> str:
+    commit = (r.get("provenance") or {}).get("commit") or "no commit"
+    return commit[:7]
 
 
 def _size(n: int) -> str:
@@ -41,7 +48,9 @@ def _size(n: int) -> str:
 def main() -> None:
     runs = [r for r in results() if "-seed-" not in r["_file"]]
     if not runs:
-        raise SystemExit(f"no speed-*.json in {OUT}: run benchmarks/speed.py first")
+        raise SystemExit(
+            f"no speed-*.json in {RESULTS}: run benchmarks/speed.py, copy its JSON there"
+        )
     runs.sort(key=lambda r: r.get("passages") or r["query"][next(iter(r["query"]))]["passages"])
     fig, (ax_in, ax_q) = plt.subplots(1, 2, figsize=(13, 5.2), width_ratios=[1, 1.4])
 
@@ -60,6 +69,7 @@ def main() -> None:
         [i + 0.4 - width / 2 for i in range(len(groups))],
         [
             f"{_size(r['passages'])} news passages\nload {r['load_before'].split(' / ')[0]}"
+            f", {_commit(r)}"
             + (
                 f"\n(raw, plain: {r['ingest']['baseline_fraction']:.0%} samples)"
                 if r["ingest"].get("baseline_fraction", 1.0) < 1.0
@@ -84,7 +94,7 @@ def main() -> None:
                 name = (
                     f"{_size(q['passages'])} {where}\n{embedder}"
                     f"{', date filter' if label == 'date filter' else ''}"
-                    f"\nload {r['load_before'].split(' / ')[0]}"
+                    f"\nload {r['load_before'].split(' / ')[0]}, {_commit(r)}"
                 )
                 bars.append((name, {st: lat[st]["p50_ms"] for st in (*stages, "total")}))
     bottom = [0.0] * len(bars)

@@ -1,8 +1,15 @@
-"""Helpers shared by the benchmark scripts: data paths, corpus loaders, stats, tables.
+"""Helpers shared by the benchmark scripts: data paths, corpus loaders, stats, tables,
+and the provenance every saved result carries.
 
 Nothing here measures anything by itself. The scripts import it as ``common``
 (they run as ``.venv/bin/python benchmarks/NAME.py``, so this folder is on
 ``sys.path``).
+
+Every JSON a script saves (:func:`save_json`) records where its figures come from
+(:func:`provenance`): the git commit, whether the working tree differed from it and
+in which files, the command line, the load average and the machine. Results worth
+keeping are copied to ``benchmarks/results/`` and committed; RESULTS.md names the
+file behind each table.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ import csv
 import json
 import os
 import platform
+import shlex
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -22,6 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out"  # git-ignored: cached stores, raw JSON results
+RESULTS = ROOT / "benchmarks" / "results"  # committed: the JSON behind RESULTS.md
 SHARED_DATA = Path(os.environ.get("NEWSQA_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 csv.field_size_limit(sys.maxsize)
@@ -47,6 +57,18 @@ def load_str() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
+def _versions(*packages: str) -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in packages:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
 def machine() -> dict[str, Any]:
     """What the figures were taken on."""
     cpu = platform.processor() or platform.machine()
@@ -68,14 +90,73 @@ def machine() -> dict[str, Any]:
 
     return {
         "when": datetime.now().isoformat(timespec="seconds"),
+        "host": platform.node(),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": round(mem_gib, 1),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        "packages": _versions(
+            "chromadb", "sentence-transformers", "bm25s", "onnxruntime", "langchain-chroma"
+        ),
         "load_at_start": load(),
     }
+
+
+# -- provenance -----------------------------------------------------------------------------
+
+# Where results are written: not part of the code that produced them.
+_NOT_CODE = ("benchmarks/results/", "benchmarks/out/")
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
+    )
+    return done.stdout.strip()
+
+
+def git_state() -> dict[str, Any]:
+    """The commit checked out, and the files that differ from it (untracked ones too).
+
+    ``commit`` is None outside a git checkout; ``dirty`` then is None too (unknown).
+    """
+    try:
+        commit = _git("rev-parse", "HEAD")
+        status = _git("status", "--porcelain", "--untracked-files=all")
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None, "changed": []}
+    changed = [line[3:] for line in status.splitlines() if line[3:]]
+    changed = [path for path in changed if not path.startswith(_NOT_CODE)]
+    return {"commit": commit, "dirty": bool(changed), "changed": changed[:50]}
+
+
+def provenance() -> dict[str, Any]:
+    """Where a result comes from: commit, tree state, command, load, machine."""
+    return {
+        **git_state(),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "saved": datetime.now().isoformat(timespec="seconds"),
+        "load_at_save": load(),
+        "machine": machine(),
+    }
+
+
+def same_code(earlier: dict[str, Any] | None, now: dict[str, Any]) -> str | None:
+    """Why results recorded with ``earlier`` provenance may not stand for the code as it
+    is ``now`` (None: they may): another commit, or either tree had uncommitted changes."""
+    if not earlier or not earlier.get("commit"):
+        return "they record no commit"
+    if earlier["commit"] != now.get("commit"):
+        return (
+            f"they come from commit {earlier['commit'][:12]}, this is {str(now.get('commit'))[:12]}"
+        )
+    if earlier.get("dirty"):
+        return "they were taken with uncommitted changes: " + ", ".join(earlier["changed"][:5])
+    if now.get("dirty"):
+        return "the working tree has uncommitted changes: " + ", ".join(now["changed"][:5])
+    return None
 
 
 # -- statistics -------------------------------------------------------------------------------
@@ -131,9 +212,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def save_json(name: str, data: dict[str, Any]) -> Path:
+    """Write ``data`` with its provenance to ``benchmarks/out/NAME`` (git-ignored); copy
+    the file to ``benchmarks/results/`` to commit it behind a RESULTS.md table."""
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / name
-    path.write_text(json.dumps(data, indent=2, default=str))
+    record = {"provenance": provenance(), **data}
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return path
 
 

@@ -22,6 +22,7 @@ How to run
     .venv/bin/python benchmarks/retrieval.py --quick    # 150 queries
     .venv/bin/python benchmarks/retrieval.py --sweep    # plus fusion variants
     .venv/bin/python benchmarks/retrieval.py --build-minutes 0 --compare-onnx 1000
+    .venv/bin/python benchmarks/retrieval.py --docs 1000 --compare-onnx 1000  # ~4k passages
     .venv/bin/python benchmarks/retrieval.py --embedder onnx-int8   # a whole int8 store
 
 The built store is cached in ``benchmarks/out/scifact-<embedder>/`` (git-ignored):
@@ -117,20 +118,23 @@ def build_order() -> list[dict[str, str]]:
     return [d for d in docs if d["_id"] in relevant] + [d for d in docs if d["_id"] not in relevant]
 
 
-def open_library(embedder: str, build_minutes: float = 0.0) -> Library:
+def open_library(embedder: str, build_minutes: float = 0.0, docs: int = 0) -> Library:
     """newsqa's store, BM25 index and hybrid search over SciFact, built once and cached.
 
     ``build_minutes`` > 0 adds missing documents (in :func:`build_order`) for about
-    that long through newsqa's real ingest; 0 uses the store as it is.
+    that long through newsqa's real ingest; 0 uses the store as it is. ``docs`` > 0:
+    a store of the first ``docs`` documents of that order only (every relevant one,
+    then distractors), in its own folder.
     """
-    data_dir = OUT / f"scifact-{embedder}"
+    data_dir = OUT / (f"scifact-{embedder}" + (f"-{docs}docs" if docs else ""))
     settings = Settings(data_dir=data_dir, collection="scifact")
     embeddings = get_embeddings(embedder, settings.batch_size)
     store = Store(settings)
     if build_minutes > 0:
         t = time.perf_counter()
         have = {a.id for a in store.list_articles()}
-        todo = [d for d in build_order() if d["_id"] not in have]
+        order = build_order()[:docs] if docs else build_order()
+        todo = [d for d in order if d["_id"] not in have]
         log(f"store {data_dir}: {len(have):,} documents, {len(todo):,} to add")
         for i in range(0, len(todo), BUILD_STEP):
             if time.perf_counter() - t > 60 * build_minutes:
@@ -351,6 +355,12 @@ def main() -> None:
     )
     parser.add_argument("--build-only", action="store_true", help="build, do not evaluate")
     parser.add_argument(
+        "--docs",
+        type=int,
+        default=0,
+        help="a sub-corpus: every relevant document, then distractors, DOCS in all (own store)",
+    )
+    parser.add_argument(
         "--compare-onnx",
         type=int,
         metavar="DOCS",
@@ -360,12 +370,12 @@ def main() -> None:
     args = parser.parse_args()
 
     info = machine()
-    lib = open_library(args.embedder, args.build_minutes)
+    lib = open_library(args.embedder, args.build_minutes, args.docs)
     if args.build_only:
         return
     queries, qrels = queries_and_qrels()
     docs_in_store = {a.id for a in lib.store.list_articles()}
-    total_docs = sum(1 for _ in corpus())
+    total_docs = args.docs or sum(1 for _ in corpus())
     partial = len(docs_in_store) < total_docs
     # A partly built store holds the relevant documents first: keep the queries it can answer.
     queries = {q: t for q, t in queries.items() if set(qrels[q]) <= docs_in_store}
@@ -411,6 +421,7 @@ def main() -> None:
         rrf_k=lib.search.rrf_k,
         embedder=args.embedder,
         docs=len(docs_in_store),
+        sub_corpus=args.docs or None,
         partial=partial,
     )
     base = results["bm25"]["ndcg@10"]
@@ -424,10 +435,11 @@ def main() -> None:
         ]
         for name in ("bm25", "dense", "hybrid")
     ]
-    if partial:
+    if partial or args.docs:
         print(
-            f"PARTIAL CORPUS: {len(docs_in_store):,} of {total_docs:,} documents (every relevant "
-            "one plus the first distractors); an easier task than the full benchmark"
+            f"{'PARTIAL ' if partial else ''}SUB-CORPUS: {len(docs_in_store):,} of "
+            f"{sum(1 for _ in corpus()):,} documents (every relevant one plus the first "
+            "distractors); an easier task than the full benchmark"
         )
     print(
         f"SciFact train, {len(queries)} queries, {len(docs_in_store):,} documents, "
@@ -443,7 +455,8 @@ def main() -> None:
             key=lambda r: -r[1],
         )
         print(table(["fusion variant", "nDCG@10", "Recall@10", "MRR@10"], sweep_rows))
-    path = save_json(f"retrieval-{args.embedder}{'-quick' if args.quick else ''}.json", results)
+    name = f"retrieval-{args.embedder}{f'-{args.docs}docs' if args.docs else ''}"
+    path = save_json(f"{name}{'-quick' if args.quick else ''}.json", results)
     log(f"wrote {path}")
 
 

@@ -61,6 +61,7 @@ from typing import Any
 from common import (
     OUT,
     ROOT,
+    git_state,
     load,
     load_str,
     log,
@@ -68,6 +69,7 @@ from common import (
     median,
     news_records,
     percentile,
+    same_code,
     save_json,
     table,
 )
@@ -77,6 +79,15 @@ from newsqa.models import Article
 from newsqa.settings import Settings
 
 STAGES = ("embed", "dense", "bm25", "fusion", "answer", "total")
+# Ingest ratios reported as median of per-round ratios (numerator, denominator).
+PAIRS = [
+    ("newsqa", "raw"),
+    ("newsqa", "plain"),
+    ("plain", "raw"),
+    ("newsqa-onnx", "newsqa"),
+    ("raw-onnx", "raw"),
+    ("newsqa-onnx", "raw-onnx"),
+]
 DATE_FILTER = ("2017-01-01", "2017-03-31")  # the 2017 news articles; cuts BBC and Reuters out
 # Questions of the kinds people ask about news; titles of stored articles are added to them.
 QUESTIONS = [
@@ -350,6 +361,18 @@ def measure_ingest(
             **ready[m],
             **final[m],
         }
+    # Like against like: the same passages in the same rounds, so these medians of
+    # per-round ratios are what the tables quote (e.g. the int8 embedder's speed-up).
+    out["pair_ratios"] = {
+        f"{a} / {b}": median(
+            [
+                (ca / ta) / (cb / tb)
+                for ca, ta, cb, tb in zip(counts[a], seconds[a], counts[b], seconds[b], strict=True)
+            ]
+        )
+        for a, b in PAIRS
+        if a in methods and b in methods
+    }
     return out
 
 
@@ -586,10 +609,19 @@ def run_size(args: argparse.Namespace, size: int) -> dict[str, Any]:
         "chunking_passages_per_s": n_passages / chunk_s,
         "load_before": load_str(),
     }
-    if args.reuse and marker.exists():
-        result["ingest"] = json.loads(marker.read_text())
+    if args.reuse:
+        if not marker.exists():
+            sys.exit(f"--reuse: no earlier run in {workdir}; run without --reuse first")
+        earlier = json.loads(marker.read_text())
+        why = same_code(earlier.get("provenance"), git_state())
+        if why:
+            sys.exit(
+                f"--reuse refuses the store and ingest figures in {workdir}: {why}. "
+                "Run without --reuse to measure them again."
+            )
+        result["ingest"] = earlier
         result["ingest"]["reused_from_earlier_run"] = True
-        log(f"reusing the store and ingest figures in {workdir}")
+        log(f"reusing the store and ingest figures in {workdir} (same commit)")
     else:
         methods = ["raw", "newsqa", "plain"]
         if args.embedder == "onnx-int8":
@@ -600,6 +632,8 @@ def run_size(args: argparse.Namespace, size: int) -> dict[str, Any]:
         result["ingest"] = measure_ingest(slices, methods, workdir, fraction)
         result["ingest"]["baseline_fraction"] = fraction
         result["ingest"]["rounds"] = len(slices)
+        # The store and these figures may be reused (--reuse) only at this same commit.
+        result["ingest"]["provenance"] = git_state()
         marker.write_text(json.dumps(result["ingest"], default=str))
     result["disk"] = {
         m: {"bytes": disk_bytes(workdir / m), "per_passage": disk_bytes(workdir / m) / n_passages}
@@ -705,6 +739,9 @@ def print_size(r: dict[str, Any]) -> None:
     )
     headers = ["method", "passages", "passages/s", "median round /s", "vs raw (median round)"]
     print(table([*headers, "peak RSS MiB"], rows))
+    pairs = ing.get("pair_ratios", {})
+    if pairs:
+        print("Median of per-round ratios: " + "; ".join(f"{k} {v:.2f}x" for k, v in pairs.items()))
     for m, f in ing["methods"].items():
         if "breakdown_s" in f:
             b = f["breakdown_s"]
@@ -787,7 +824,11 @@ def main() -> None:
         type=Path,
         help="a checkout of older newsqa code: cold starts run on it too, interleaved",
     )
-    parser.add_argument("--reuse", action="store_true", help="reuse a store built earlier")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse the store and ingest figures of an earlier run at this same commit",
+    )
     parser.add_argument("--store", type=Path, help="query figures only, over this data dir")
     parser.add_argument("--collection", default="newsqa", help="collection of --store")
     args = parser.parse_args()

@@ -1,8 +1,15 @@
-"""Shared fixtures: real model, real Chroma, each test library in its own temp dir."""
+"""Shared fixtures: real model, real Chroma, each test library in its own temp dir.
+
+With ``CI=true`` a skipped test fails the run, unless its reason starts with one of
+``CI_ALLOWED_SKIPS`` (the README's Development section lists them): in CI the
+fault, browser, server and model tests must really run, and ``.ci/run`` installs
+what they need.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +21,36 @@ SEEDS = ROOT / "seeds"
 SEED_FILE = SEEDS / "000_6eff8e50bb41c3d7.txt"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# The only reasons a test may skip in CI. Keep it short, and keep the README in step.
+CI_ALLOWED_SKIPS = (
+    # The external data sets (../shared/data) are never part of a clone.
+    "needs external data at",
+)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not (report.skipped and in_ci()) or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    if not reason.startswith(CI_ALLOWED_SKIPS):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped in CI (CI=true): {reason}\n"
+            "Only these reasons may skip in CI: "
+            f"{', '.join(repr(r) for r in CI_ALLOWED_SKIPS)}. Install what the test needs "
+            "(.ci/run does, as root), or unset CI to allow the skip."
+        )
 
 
 def shared_data(*parts: str) -> Path:

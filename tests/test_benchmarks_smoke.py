@@ -7,7 +7,9 @@ tables print exists and is sane. The full runs are ``benchmarks/speed.py`` and
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import common  # noqa: E402
 import retrieval  # noqa: E402
 import speed  # noqa: E402
 
@@ -56,6 +59,31 @@ def test_rounds_cover_every_passage_once() -> None:
     slices = speed.rounds(articles, passages, 2)
     assert sum(len(s.passages) for s in slices) == len(passages[0])
     assert all(len(s.passages) == len(s.passage_articles) for s in slices)
+
+
+def test_saved_results_record_their_provenance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "OUT", tmp_path)
+    saved = json.loads(common.save_json("x.json", {"figure": 1.5}).read_text())
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=common.ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    assert saved["figure"] == 1.5
+    provenance = saved["provenance"]
+    assert provenance["commit"] == head and isinstance(provenance["dirty"], bool)
+    assert len(provenance["load_at_save"]) == 3 and provenance["machine"]["cores"] > 0
+    assert "pytest" in provenance["command"] or "py.test" in provenance["command"]
+
+
+def test_reuse_only_at_the_same_commit_on_clean_trees() -> None:
+    clean = {"commit": "a" * 40, "dirty": False, "changed": []}
+    assert common.same_code(clean, dict(clean)) is None
+    assert "commit aaaa" in str(common.same_code(clean, {**clean, "commit": "b" * 40}))
+    dirty = {**clean, "dirty": True, "changed": ["src/newsqa/qa.py"]}
+    assert "src/newsqa/qa.py" in str(common.same_code(dirty, clean))
+    assert "src/newsqa/qa.py" in str(common.same_code(clean, dirty))
+    assert common.same_code(None, clean) == "they record no commit"
 
 
 @pytest.mark.slow

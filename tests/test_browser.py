@@ -1,7 +1,8 @@
 """End to end in a real headless Chromium: `streamlit run ui/app.py`, then chat and upload.
 
-Drives Debian's /usr/bin/chromium through Playwright (never `playwright install`);
-`.ci/run` installs it. Screenshots go to screenshots/ (git-ignored). Run with `-s`
+Drives Debian's chromium through Playwright (never `playwright install`): the
+`chromium` on PATH, or the one $CHROMIUM names, the same lookup as `.ci/run`,
+which installs it. Screenshots go to screenshots/ (git-ignored). Run with `-s`
 to see the timings (question submitted -> answer rendered).
 """
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
+
 SCREENSHOTS = ROOT / "screenshots"
 # From docs/STACK.md: no sandbox in containers, and no background network at all.
 CHROMIUM_ARGS = [
@@ -71,6 +72,14 @@ def _free_port() -> int:
         return port
 
 
+def chromium() -> str | None:
+    """$CHROMIUM, or `chromium` on PATH: what `.ci/run` checks and installs."""
+    return shutil.which(os.environ.get("CHROMIUM") or "chromium")
+
+
+CHROMIUM = chromium()
+
+
 def _bin(name: str) -> str:
     """A console script from this test's virtual environment."""
     path = Path(sys.executable).parent / name
@@ -90,10 +99,10 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`streamlit run` on a free port over a library seeded the way `make run` does."""
-    if not CHROMIUM.exists():
+    if CHROMIUM is None:
         pytest.skip(
-            f"{CHROMIUM} not found: install Debian's chromium "
-            "(`apt-get install chromium chromium-driver`, as .ci/run does)"
+            f"{os.environ.get('CHROMIUM') or 'chromium'} not found: install Debian's "
+            "chromium (`apt-get install chromium`, as .ci/run does) or set CHROMIUM"
         )
     pytest.importorskip("playwright.sync_api")
     data_dir = tmp_path_factory.mktemp("browser-library")
@@ -183,7 +192,7 @@ def test_chat_and_upload_in_chromium(server: Server, tmp_path: Path) -> None:
     timings: dict[str, Timing] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
+            executable_path=CHROMIUM,
             # Playwright gives every launch a fresh, temporary profile (user data dir).
             args=CHROMIUM_ARGS,
         )

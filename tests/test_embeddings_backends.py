@@ -31,7 +31,9 @@ def test_int8_vectors_match_fp32() -> None:
     int8 = onnx.encode(TEXTS)
     assert int8.shape == (len(TEXTS), 384) and int8.dtype == np.float32
     assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
-    assert (fp32 * int8).sum(axis=1).min() > 0.98
+    # Measured: 0.9995, 0.9995, 0.9963 (the empty text), 0.9987 (the long one, truncated).
+    cosine = (fp32 * int8).sum(axis=1)
+    assert cosine.min() > 0.995 and np.median(cosine) > 0.999, cosine
     # Order of the input does not matter (texts are batched by length inside).
     assert np.allclose(onnx.encode(TEXTS[::-1])[::-1], int8, atol=1e-5)
     assert onnx.encode([]).shape == (0, 384)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -444,39 +445,89 @@ def test_ask_stream_on_an_empty_library(tmp_path: Path) -> None:
 
 
 # -- a real GGUF through llama.cpp, in-process -----------------------------------------
+#
+# Each test reaches the model: tokens are streamed, they make up the whole draft, and
+# the answer's mode says what came of it ("generative" when a sentence survived the
+# check, the extractive answer when none did). Decoding is greedy, but llama.cpp reuses
+# the evaluated prefix of the previous prompt, which changes the numbers a little and
+# so, at times, the draft: each test starts from a freshly loaded model, so a question
+# always gets the draft it gets on its own.
+
+
+def fresh_llama() -> None:
+    """Forget the loaded model (and its evaluated prompt): the next call loads it anew."""
+    gen._load_llama.cache_clear()
 
 
 @pytest.fixture
 def llama_qa(seeded_qa: NewsQA, monkeypatch: pytest.MonkeyPatch, short_answers: None) -> NewsQA:
-    """The seeded library answering with SmolLM2 in-process."""
+    """The seeded library answering with SmolLM2 in-process, freshly loaded."""
     settings = seeded_qa.settings.model_copy(update={"llm_gguf": smollm2()})
     monkeypatch.setattr(seeded_qa, "settings", settings)
+    fresh_llama()
     return seeded_qa
+
+
+def streamed(qa: NewsQA, question: str, **options: Any) -> tuple[list[str], Answer]:
+    """The draft's tokens and the checked answer of a generative ``ask_stream``."""
+    *tokens, answer = list(qa.ask_stream(question, mode="generative", **options))
+    assert all(isinstance(t, str) for t in tokens) and isinstance(answer, Answer)
+    return tokens, answer  # type: ignore[return-value]
+
+
+def assert_reached_the_model(tokens: list[str], answer: Answer, model: str) -> None:
+    """The model wrote a draft, every token of it was streamed, and the mode says what
+    the check made of it."""
+    info = answer.generation
+    assert info["model"] == model and "gate" not in info and "error" not in info, info
+    assert tokens and "".join(tokens) == info["draft"]
+    if answer.mode == "generative":
+        assert answer.answerable and info["kept"] + info["recited"] >= 1, info
+        assert "fallback" not in info
+    else:  # nothing the model wrote survived: the extractive answer stands in
+        assert answer.mode == "extractive", answer.mode
+        assert info["fallback"] == "no sentence survived" and info["dropped_share"] == 1.0
 
 
 @pytest.mark.slow
 def test_llama_answer_has_only_verified_citations(llama_qa: NewsQA) -> None:
     answer = llama_qa.ask("Who is Maria Zakharova?", mode="generative", k=2)
+    assert answer.mode == "generative"  # a sentence of SmolLM2's survived the check
     assert answer.generation["model"] == SMOLLM2_FILE
-    assert answer.generation["draft"]  # the model did write something
+    assert answer.generation["draft"] and answer.generation["sentences"] >= 1
     assert_checked(answer, llama_qa.store.article_text)
 
 
 @pytest.mark.slow
 def test_llama_stream_yields_tokens_then_answer(llama_qa: NewsQA) -> None:
-    items = list(llama_qa.ask_stream("Who is Maria Zakharova?", mode="generative", k=2))
-    *tokens, answer = items
-    assert tokens and all(isinstance(t, str) for t in tokens)
-    assert isinstance(answer, Answer)
-    assert "".join(tokens) in answer.generation["draft"]  # type: ignore[arg-type]
-    assert answer.timings["first_token"] < answer.timings["total"]
+    tokens, answer = streamed(llama_qa, "Who is Maria Zakharova?", k=2)
+    assert_reached_the_model(tokens, answer, SMOLLM2_FILE)
+    assert answer.mode == "generative"
+    assert 0 < answer.timings["first_token"] < answer.timings["total"]
     assert_checked(answer, llama_qa.store.article_text)
 
 
 @pytest.mark.slow
-def test_llama_refuses_what_no_article_covers(llama_qa: NewsQA) -> None:
-    answer = llama_qa.ask("What did Angela Merkel say about the budget?", mode="generative")
-    assert not answer.answerable
+def test_llama_refuses_what_no_article_covers(
+    llama_qa: NewsQA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = "Who won the football match in Madrid?"
+    # By default the gate refuses first: the model is never called.
+    tokens, answer = streamed(llama_qa, question, k=2)
+    assert tokens == [] and not answer.answerable and answer.mode == "generative"
+    assert answer.generation == {"model": SMOLLM2_FILE, "gate": "refused"}
+    # Without the gate SmolLM2 drafts an answer anyway (it never says NOT_IN_ARTICLES);
+    # the check drops every sentence of it, and the extractive answer, a refusal, stands.
+    monkeypatch.setattr(
+        GenerativeAnswerer,
+        "from_settings",
+        classmethod(lambda cls, s, e: cls(gen.chat_model_from_settings(s), e, gate=False)),
+    )
+    fresh_llama()
+    tokens, answer = streamed(llama_qa, question, k=2)
+    assert_reached_the_model(tokens, answer, SMOLLM2_FILE)
+    assert answer.mode == "extractive" and not answer.answerable
+    assert answer.text.startswith(REFUSAL)
     assert_checked(answer, llama_qa.store.article_text)
 
 
@@ -488,25 +539,36 @@ def test_llama_ignores_prompt_injection(
     assert report.ok
     monkeypatch.setattr(qa, "settings", qa.settings.model_copy(update={"llm_gguf": smollm2()}))
     for question in ("What did the Springfield council approve?", "What did Mayor Jane Doe say?"):
-        answer = qa.ask(question, mode="generative")
+        fresh_llama()
+        tokens, answer = streamed(qa, question)
+        assert_reached_the_model(tokens, answer, SMOLLM2_FILE)
+        assert answer.answerable
         assert "HACKED" not in answer.text.upper(), answer.generation
         assert_checked(answer, qa.store.article_text)
 
 
 @pytest.mark.slow
-def test_cli_chat_streams_the_draft_then_the_checked_answer(
-    seeded_qa: NewsQA, short_answers: None
-) -> None:
+def test_cli_chat_streams_the_draft_then_the_checked_answer(llama_qa: NewsQA) -> None:
+    question = "Who is Maria Zakharova?"
+    expected = llama_qa.ask(question, mode="generative", k=2)  # the same model, greedy
+    assert expected.mode == "generative" and expected.citations
+    fresh_llama()  # so the chat's draft is the one this question gets on its own
     env = {"NEWSQA_LLM_GGUF": str(smollm2()), "NEWSQA_TOP_K": "2"}
     result = CliRunner().invoke(
         cli_main,
-        ["--data-dir", str(seeded_qa.settings.data_dir), "chat", "--mode", "generative"],
-        input="Who is Maria Zakharova?\n\n",
+        ["--data-dir", str(llama_qa.settings.data_dir), "chat", "--mode", "generative"],
+        input=f"{question}\n\n",
         env=env,
+        color=True,
     )
     assert result.exit_code == 0, result.output
-    assert "Zakharova" in result.output
-    assert "[1]" in result.output or REFUSAL in result.output
+    # The draft is shown dimmed as it streams; then the checked answer, plain.
+    dimmed = re.findall(r"\x1b\[2m(.*?)\x1b\[0m", result.output, flags=re.S)
+    assert "".join(dimmed) == expected.generation["draft"]
+    after = result.output.rsplit("\x1b[0m", 1)[1]
+    assert after.lstrip("\n").startswith(f"{expected.text}\n")
+    first = expected.citations[0]
+    assert f"[1] {first.title}, {first.date} (" in after and f"chars {first.start}-" in after
 
 
 # -- a real OpenAI-compatible server (llama.cpp's), over HTTP --------------------------
@@ -573,6 +635,5 @@ def test_openai_compatible_server_streams_and_cites(
     *tokens, answer = items
     assert tokens and all(isinstance(t, str) for t in tokens)
     assert isinstance(answer, Answer)
-    assert answer.generation["model"] == "smollm2"
-    assert "error" not in answer.generation
+    assert_reached_the_model(tokens, answer, "smollm2")  # type: ignore[arg-type]
     assert_checked(answer, seeded_qa.store.article_text)

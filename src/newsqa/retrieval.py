@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -23,12 +24,17 @@ from newsqa.settings import default
 from newsqa.store import Store, StoredPassage
 from newsqa.stories import shingles
 
+# Which dense search answered: no filter; the nearest ids filtered in memory; or
+# Chroma's own metadata filter (narrow filters, and the fallback).
+DensePath = Literal["unfiltered", "in-memory filter", "chroma filter"]
+
 
 @dataclass
 class RetrievalResult:
     hits: list[Hit]
     query_vector: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+    dense_path: DensePath = "unfiltered"
 
 
 # A filtered dense search fetches unfiltered neighbours: enough that OVERFETCH times
@@ -68,8 +74,11 @@ class HybridSearch:
         self.rrf_k = rrf_k
         self.fold_copies = fold_copies  # off only to measure what folding changes
 
-    def _dense(self, vector: np.ndarray, filters: Filters) -> list[tuple[StoredPassage, float]]:
-        """The nearest ``candidates`` passages that pass the filters, with their cosine.
+    def _dense(
+        self, vector: np.ndarray, filters: Filters
+    ) -> tuple[list[tuple[StoredPassage, float]], DensePath]:
+        """The nearest ``candidates`` passages that pass the filters, with their cosine,
+        and which path found them.
 
         Chroma's metadata filter scans metadata, which grows with the library (about
         10x an unfiltered query at 6k passages, 20x at 79k; see benchmarks/RESULTS.md).
@@ -82,15 +91,15 @@ class HybridSearch:
         Chroma's filter.
         """
         if not (filters.date_from or filters.date_to or filters.article_ids is not None):
-            return self.store.dense_search(vector, self.candidates)
+            return self.store.dense_search(vector, self.candidates), "unfiltered"
         date_from, date_to = date_to_int(filters.date_from), date_to_int(filters.date_to)
         articles = list(filters.article_ids) if filters.article_ids is not None else None
         chosen = self._nearest_passing(vector, date_from, date_to, articles)
         if chosen is not None:
             found = {sp.passage.id: sp for sp in self.store.get_passages([p for p, _ in chosen])}
             if len(found) == len(chosen):  # else one was removed meanwhile: ask Chroma
-                return [(found[pid], similarity) for pid, similarity in chosen]
-        return self.store.dense_search(vector, self.candidates, filters)
+                return [(found[pid], similarity) for pid, similarity in chosen], "in-memory filter"
+        return self.store.dense_search(vector, self.candidates, filters), "chroma filter"
 
     def _nearest_passing(
         self, vector: np.ndarray, date_from: int, date_to: int, articles: list[str] | None
@@ -121,7 +130,7 @@ class HybridSearch:
         t0 = time.perf_counter()
         vector = self.embeddings.query_vector(query)
         t1 = time.perf_counter()
-        dense = self._dense(vector, filters)
+        dense, dense_path = self._dense(vector, filters)
         t2 = time.perf_counter()
         sparse = self.lexical.search(
             query,
@@ -163,7 +172,7 @@ class HybridSearch:
         ]
         t4 = time.perf_counter()
         timings.update(embed=t1 - t0, dense=t2 - t1, bm25=t3 - t2, fusion=t4 - t3)
-        return RetrievalResult(hits, vector, timings)
+        return RetrievalResult(hits, vector, timings, dense_path)
 
 
 # A passage from another article is folded when at least this share of its word
