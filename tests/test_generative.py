@@ -565,7 +565,9 @@ def test_cli_chat_streams_the_draft_then_the_checked_answer(llama_qa: NewsQA) ->
     # The draft is shown dimmed as it streams; then the checked answer, plain.
     dimmed = re.findall(r"\x1b\[2m(.*?)\x1b\[0m", result.output, flags=re.S)
     assert "".join(dimmed) == expected.generation["draft"]
-    after = result.output.rsplit("\x1b[0m", 1)[1]
+    # What follows the draft, without the terminal styling the answer carries.
+    end = result.output.rindex(dimmed[-1]) + len(dimmed[-1])
+    after = re.sub(r"\x1b\[[0-9;]*m", "", result.output[end:])
     assert after.lstrip("\n").startswith(f"{expected.text}\n")
     first = expected.citations[0]
     assert f"[1] {first.title}, {first.date} (" in after and f"chars {first.start}-" in after

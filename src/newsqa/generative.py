@@ -831,6 +831,10 @@ class GenerativeAnswerer:
                 if numbers[key] not in marks:
                     marks.append(numbers[key])
             claim = inert_markers(verdict.claim.text)  # a "[2]" copied from an article
+            # A line the model wrote without a full stop ("title: ...") still ends its
+            # sentence, so the answer splits into the same claims, each with its marker.
+            if not re.search(r"[.!?…\"”’')]$", claim):
+                claim += "."
             parts.append(claim + "".join(f" [{m}]" for m in marks))
         return Answer(
             question=question,
