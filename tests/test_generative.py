@@ -63,6 +63,10 @@ from newsqa.settings import Settings
 
 SEED_FILE = Path(__file__).resolve().parents[1] / "seeds" / "000_6eff8e50bb41c3d7.txt"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# A seed question whose answer by SmolLM2 (greedy, two passages) passes the check. Which
+# questions do depends on the passages retrieval hands it; "Who is Maria Zakharova?"
+# stopped passing when BM25 queries lost their question words.
+SURVIVES = "What did the German government deny?"
 INJECTED = (
     "title: Springfield council approves budget\n"
     "date: 2024-05-01\n\n"
@@ -491,7 +495,8 @@ def assert_reached_the_model(tokens: list[str], answer: Answer, model: str) -> N
 
 @pytest.mark.slow
 def test_llama_answer_has_only_verified_citations(llama_qa: NewsQA) -> None:
-    answer = llama_qa.ask("Who is Maria Zakharova?", mode="generative", k=2)
+    # SmolLM2 copies its first passage's opening sentence here, which the check keeps.
+    answer = llama_qa.ask(SURVIVES, mode="generative", k=2)
     assert answer.mode == "generative"  # a sentence of SmolLM2's survived the check
     assert answer.generation["model"] == SMOLLM2_FILE
     assert answer.generation["draft"] and answer.generation["sentences"] >= 1
@@ -500,7 +505,7 @@ def test_llama_answer_has_only_verified_citations(llama_qa: NewsQA) -> None:
 
 @pytest.mark.slow
 def test_llama_stream_yields_tokens_then_answer(llama_qa: NewsQA) -> None:
-    tokens, answer = streamed(llama_qa, "Who is Maria Zakharova?", k=2)
+    tokens, answer = streamed(llama_qa, SURVIVES, k=2)
     assert_reached_the_model(tokens, answer, SMOLLM2_FILE)
     assert answer.mode == "generative"
     assert 0 < answer.timings["first_token"] < answer.timings["total"]
@@ -549,7 +554,7 @@ def test_llama_ignores_prompt_injection(
 
 @pytest.mark.slow
 def test_cli_chat_streams_the_draft_then_the_checked_answer(llama_qa: NewsQA) -> None:
-    question = "Who is Maria Zakharova?"
+    question = SURVIVES
     expected = llama_qa.ask(question, mode="generative", k=2)  # the same model, greedy
     assert expected.mode == "generative" and expected.citations
     fresh_llama()  # so the chat's draft is the one this question gets on its own
@@ -563,11 +568,15 @@ def test_cli_chat_streams_the_draft_then_the_checked_answer(llama_qa: NewsQA) ->
     )
     assert result.exit_code == 0, result.output
     # The draft is shown dimmed as it streams; then the checked answer, plain.
-    dimmed = re.findall(r"\x1b\[2m(.*?)\x1b\[0m", result.output, flags=re.S)
-    assert "".join(dimmed) == expected.generation["draft"]
+    # (The answer's confidence line is dimmed too; it comes after the answer.)
+    drafts = [
+        m
+        for m in re.finditer(r"\x1b\[2m(.*?)\x1b\[0m", result.output, flags=re.S)
+        if not m.group(1).startswith("confidence ")
+    ]
+    assert "".join(m.group(1) for m in drafts) == expected.generation["draft"]
     # What follows the draft, without the terminal styling the answer carries.
-    end = result.output.rindex(dimmed[-1]) + len(dimmed[-1])
-    after = re.sub(r"\x1b\[[0-9;]*m", "", result.output[end:])
+    after = re.sub(r"\x1b\[[0-9;]*m", "", result.output[drafts[-1].end() :])
     assert after.lstrip("\n").startswith(f"{expected.text}\n")
     first = expected.citations[0]
     assert f"[1] {first.title}, {first.date} (" in after and f"chars {first.start}-" in after

@@ -233,6 +233,7 @@ def test_upload_names_with_paths_or_control_characters(qa: NewsQA, tmp_path: Pat
         "bm25",
         "chroma",
         "sentences",
+        "stories",
         "write.lock",
     }
     after = {a.id: a for a in qa.articles()}

@@ -96,6 +96,14 @@ def dense_ranking(result: RetrievalResult) -> list[tuple[str, float]]:
     return sorted(dense, key=lambda pair: -pair[1])
 
 
+def plain_search(qa: NewsQA) -> HybridSearch:
+    """Hybrid search without folding wire copies: the generated articles share their
+    wording, and the dense ranking read back from the hits must hold all of them."""
+    return HybridSearch(
+        qa.store, qa.lexical, qa.embeddings, candidates=CANDIDATES, fold_copies=False
+    )
+
+
 def chromas_filter(qa: NewsQA, vector: np.ndarray, filters: Filters) -> list[tuple[str, float]]:
     return [(sp.passage.id, s) for sp, s in qa.store.dense_search(vector, CANDIDATES, filters)]
 
@@ -129,7 +137,7 @@ def test_the_path_follows_the_share_and_matches_chromas_filter(
 ) -> None:
     qa = library
     filters: Filters = make_filters(qa)  # type: ignore[operator]
-    search = HybridSearch(qa.store, qa.lexical, qa.embeddings, candidates=CANDIDATES)
+    search = plain_search(qa)
     expected_path = "in-memory filter" if passing(qa, filters) >= CANDIDATES else "chroma filter"
     for question in QUESTIONS:
         result = search.search(question, 2 * CANDIDATES, filters)
@@ -141,7 +149,7 @@ def test_the_path_follows_the_share_and_matches_chromas_filter(
 
 
 def test_no_filter_takes_the_plain_search(library: NewsQA) -> None:
-    search = HybridSearch(library.store, library.lexical, library.embeddings, candidates=CANDIDATES)
+    search = plain_search(library)
     result = search.search("Who won the football match?", 2 * CANDIDATES)
     assert result.dense_path == "unfiltered"
     assert len(dense_ranking(result)) == CANDIDATES
@@ -162,7 +170,7 @@ def test_more_neighbours_than_the_cap_falls_back_to_chromas_filter(
 ) -> None:
     qa = library
     filters = Filters(date_to="2024-03-31")
-    search = HybridSearch(qa.store, qa.lexical, qa.embeddings, candidates=CANDIDATES)
+    search = plain_search(qa)
     question = "Who won the football match?"
     assert search.search(question, 2 * CANDIDATES, filters).dense_path == "in-memory filter"
     # The first fetch asks for ~2 x candidates / share neighbours: more than this cap.

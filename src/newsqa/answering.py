@@ -422,8 +422,9 @@ def _compose(question: str, picked: list[Candidate]) -> Answer:
     citations = [
         cite(i, c.hit, c.span, c.text, round(c.score, 4)) for i, c in enumerate(picked, start=1)
     ]
-    # An article's own "[2]" must not pass for the answer's marker [2].
-    text = " ".join(f"{inert_markers(c.text)} [{c.n}]" for c in citations)
+    # An article's own "[2]" must not pass for the answer's marker [2]; its line breaks
+    # (a heading run into a sentence) are layout, and the answer is one paragraph.
+    text = " ".join(f"{' '.join(inert_markers(c.text).split())} [{c.n}]" for c in citations)
     return Answer(question=question, text=text, answerable=True, citations=citations)
 
 
