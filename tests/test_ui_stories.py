@@ -13,7 +13,7 @@ from .test_app import ui
 # Issue 13 item 3, not met on main's answerer (resolution, storage and display are).
 DATE_QUESTION_GAP = (
     "the learned answerer does not yet see a sentence's resolved dates and takes "
-    '"March" for a missing name, so it refuses (needs features.py; /work/notes/issue-13.md)'
+    '"March" for a missing name, so it refuses (needs date features in features.py and a retrain: issue 13)'
 )
 
 
