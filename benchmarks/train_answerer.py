@@ -82,6 +82,19 @@ TRAIN_DISTRACTORS = suite.DISTRACTORS  # the benchmark's news library, so stores
 # -- data ---------------------------------------------------------------------------------
 
 
+# Data's per-question fields that are plain arrays, cached as they are.
+PER_QUESTION = (
+    "qset",
+    "split",
+    "group",
+    "answerable",
+    "negative",
+    "retrieved",
+    "has_golds",
+    "question",
+)
+
+
 @dataclass
 class Data:
     """Every question's candidates, flattened: rows and per-question offsets."""
@@ -107,33 +120,6 @@ class Data:
 
     def cands(self, i: int | np.integer) -> slice:
         return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
-
-    def subset(self, mask: np.ndarray) -> Data:
-        keep = np.flatnonzero(mask)
-        pieces = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in keep]
-        rows = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
-        sizes = [len(p) for p in pieces]
-        return Data(
-            rows=self.rows[rows],
-            labels=self.labels[rows],
-            in_gold=self.in_gold[rows],
-            holds_answer=self.holds_answer[rows],
-            chars=self.chars[rows],
-            offsets=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-            **{
-                k: getattr(self, k)[keep]
-                for k in (
-                    "base",
-                    "qset",
-                    "split",
-                    "group",
-                    "answerable",
-                    "negative",
-                    "retrieved",
-                    "has_golds",
-                )
-            },
-        )
 
 
 def _supports(text: str, evidence: Sequence[str]) -> bool:
@@ -261,19 +247,7 @@ def _set_data(set_name: str, k: int) -> dict[str, np.ndarray]:
         "chars": np.concatenate(got["chars"]),
         "offsets": np.concatenate([[0], np.cumsum(got["offsets"])]).astype(np.int64),
         "base": np.stack(got["base"]).astype(np.float32),
-        **{
-            key: np.array(got[key])
-            for key in (
-                "qset",
-                "split",
-                "group",
-                "answerable",
-                "negative",
-                "retrieved",
-                "has_golds",
-                "question",
-            )
-        },
+        **{key: np.array(got[key]) for key in PER_QUESTION},
     }
     OUT.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(cache, **data)
