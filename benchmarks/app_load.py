@@ -80,7 +80,8 @@ LIBRARIES = {
 }
 BBC = SHARED_DATA / "bbc_news" / "bbc_news_2225.jsonl"
 TEN_K = 10_000
-CHROMIUM = Path("/usr/bin/chromium")
+# $CHROMIUM, or `chromium` on PATH: the lookup `.ci/run` and tests/test_browser.py use.
+CHROMIUM = Path(shutil.which(os.environ.get("CHROMIUM") or "chromium") or "/usr/bin/chromium")
 # From docs/STACK.md: no sandbox in containers, and no background network at all.
 CHROMIUM_ARGS = [
     "--headless",
