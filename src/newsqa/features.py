@@ -316,7 +316,8 @@ def question_view(resolved: Resolved, sentence_terms: list[set[str]]) -> Questio
         weights[t] *= _CONTEXT_WEIGHT
     return QuestionView(
         kind=kind,
-        names=resolved.names or names(question),
+        # "4 March": a date, not a name the passages must mention.
+        names=[n for n in resolved.names or names(question) if n.lower() not in CALENDAR_WORDS],
         terms=list(dict.fromkeys(own + context)),
         weights=weights,
         bigrams=set(itertools.pairwise(own)),
