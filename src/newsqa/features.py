@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from newsqa.conversation import Resolved
+from newsqa.dates import search_words
 from newsqa.lexicon import (
     CALENDAR_WORDS,
     MONTHS,
@@ -325,6 +326,14 @@ def question_view(resolved: Resolved, sentence_terms: list[set[str]]) -> Questio
     )
 
 
+def _date_terms(c: Candidate) -> set[str]:
+    """The sentence's resolved dates as terms: "on Monday" in an article of 5 March 2024
+    also says "4 March 2024", so it matches a question that names that day."""
+    p = c.hit.passage
+    spans = [d for d in p.dates if c.span.start <= d.start and d.end <= c.span.end]
+    return set(content_terms(search_words(spans))) if spans else set()
+
+
 def _share(found: int, total: int) -> float:
     return found / total if total else 0.0
 
@@ -333,7 +342,7 @@ def sentence_features(
     resolved: Resolved, cands: list[Candidate], query: np.ndarray
 ) -> tuple[np.ndarray, QuestionView]:
     """One row of :data:`SENTENCE_FEATURES` per candidate (every vector must be set)."""
-    sent_terms = [set(content_terms(c.text)) for c in cands]
+    sent_terms = [set(content_terms(c.text)) | _date_terms(c) for c in cands]
     sent_seq = [content_terms(c.text) for c in cands]
     view = question_view(resolved, sent_terms)
     terms, weights = view.terms, view.weights
