@@ -98,6 +98,13 @@ def test_what_must_not_count_as_a_disagreement() -> None:
     hurt = [candidate(both.format(3), "a", 0.9), candidate(both.format(4), "b", 0.8)]
     assert differ(hurt, "number", "injur") is None  # "How many were injured?"
     assert differ(hurt, "number", "kill") is not None  # "How many were killed?"
+    # The same statement a year later is a new figure, not a disagreement (RealTime QA:
+    # "The average price for a 16-pound turkey is $21.50" in 2025, "$25.67" in 2024).
+    later = candidate(QUAKE.format("95"), "b", 0.8, day="2025-03-04")
+    assert (
+        differ([candidate(QUAKE.format("120"), "a", 0.9, day="2024-03-04"), later], "number")
+        is None
+    )
     # One name written fully and shortly is one person.
     coach = "Italy coach {} has challenged his side to match the performance against Ireland."
     names = [

@@ -14,7 +14,9 @@ than a missed one. So two sentences are compared only when
   within ``keep_within`` of it (and above :data:`FLOOR`); a wire copy that
   retrieval folded into a passage (``Hit.copies``) lends its sentence the score
   of the sentence it parallels;
-- they come from different articles (one article may well give two figures);
+- they come from different articles (one article may well give two figures),
+  published within :data:`MAX_DAYS_APART` days of each other (a figure a year
+  later is a change, not a disagreement);
 - they are *parallel*: they say the same thing apart from the values, which is
   measured on their content words once every value is taken out
   (:data:`PARALLEL`; stricter for names, which are also the words that differ);
@@ -37,7 +39,7 @@ from difflib import SequenceMatcher
 
 from newsqa.dates import display, named_days
 from newsqa.features import Candidate, new_names
-from newsqa.lexicon import NUMBER_WORDS, alternation
+from newsqa.lexicon import CALENDAR_WORDS, NUMBER_WORDS, alternation
 from newsqa.models import Answer, DateSpan, Hit, Reported
 from newsqa.stories import outlet
 from newsqa.text import content_terms, words
@@ -54,6 +56,9 @@ PARALLEL = 0.6
 PARALLEL_NAMES = 0.75  # names are also the words that differ: ask for more
 MIN_SHARED = 3  # ... and at least this many shared content words
 MAX_VALUES = 3  # distinct values shown
+# Reports further apart than this are about different moments ("the average price of a
+# turkey" a year later), not different accounts of one.
+MAX_DAYS_APART = 7
 
 # -- values -----------------------------------------------------------------------------
 
@@ -235,6 +240,7 @@ def _names(text: str, kind: str, question_names: list[str]) -> list[Value]:
     found = new_names(text, question_names)
     if kind == "place":
         found += [m.group(1) for m in _PLACE_NAME.finditer(text)]
+        found = [n for n in found if n.lower() not in CALENDAR_WORDS]  # "from March 6"
     out: list[Value] = []
     for name in dict.fromkeys(found):
         at = text.find(name)
@@ -438,6 +444,15 @@ def find(
     return None
 
 
+def _days_apart(a: str | None, b: str | None) -> int:
+    if not a or not b:
+        return 0  # undated: the texts alone decide
+    try:
+        return abs((_date.fromisoformat(a) - _date.fromisoformat(b)).days)
+    except ValueError:
+        return 0
+
+
 def _against(first: Reading, readings: list[Reading], kind: str) -> SourcesDiffer | None:
     """The sentences of other articles that parallel ``first`` and give values it lacks
     (one per article, one per value)."""
@@ -447,6 +462,8 @@ def _against(first: Reading, readings: list[Reading], kind: str) -> SourcesDiffe
         article = other.candidate.hit.passage.article_id
         if article in articles or not parallel(first, other, kind):
             continue
+        if _days_apart(first.candidate.hit.date, other.candidate.hit.date) > MAX_DAYS_APART:
+            continue  # a figure a year later is news of its own, not a disagreement
         found = _differs(kind, first, other)
         if found is None:
             continue
