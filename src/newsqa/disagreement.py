@@ -422,9 +422,16 @@ def find(
     of ``kind``; ``candidates`` sorted best first (:class:`newsqa.answering.Scored`)."""
     if kind not in KINDS or not candidates:
         return None
-    best = candidates[0]
-    bar = max(FLOOR, keep_within * best.score)
-    pool = [c for c in candidates[:POOL] if c.score >= bar]
+    terms = set(question_terms)
+    top = [c for c in candidates[:POOL] if c.score >= FLOOR]
+    # The bar is set by the best sentence that gives a value of the kind: when the model
+    # ranks one without a value first ("... will restructure part of its debt"), its
+    # score says nothing about the sentences that do give one.
+    valued = [c for c in top if _reading(c, kind, question_names, terms).values]
+    if not valued:
+        return None
+    bar = max(FLOOR, keep_within * valued[0].score)
+    pool = [c for c in top if c.score >= bar]
     # Wire copies folded into a pool sentence's passage: their parallel sentences.
     for cand in list(pool):
         for copy in cand.hit.copies:
@@ -433,7 +440,6 @@ def find(
                 pool.append(aligned)
     if len({c.hit.passage.article_id for c in pool}) < 2:
         return None
-    terms = set(question_terms)
     readings = [r for r in (_reading(c, kind, question_names, terms) for c in pool) if r.values]
     # The best-supported sentence first; a sentence that gives no value of the kind
     # (the model may rank "X said..." first) cannot disagree, nor can its group.
