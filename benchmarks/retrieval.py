@@ -259,7 +259,7 @@ def run_sweep(
 ) -> dict[str, dict[str, float]]:
     variants: dict[str, Any] = {}
     for cands in (20, 40, 100):
-        for k in (10, 30, 60):
+        for k in (5, 10, 30, 60):
             variants[f"passage-rrf c={cands} k={k}"] = lambda d, s, c=cands, kk=k: fuse_passages(
                 d, s, c, kk
             )

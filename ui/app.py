@@ -37,6 +37,7 @@ from newsqa_ui import (
     answer_html,
     article_label,
     describe_error,
+    disagreement_note,
     escape_markdown,
     library_html,
     library_summary,
@@ -538,6 +539,9 @@ def render_answer(turn: ChatTurn) -> None:
         return
     answer = turn.answer
     if answer.answerable:
+        note = disagreement_note(answer)
+        if note:
+            st.warning(escape_markdown(note), icon=":material/compare_arrows:")
         st.html(answer_html(answer.text, [c.n for c in answer.citations]))
         if turn.cards:
             st.html(sources_html(turn.cards))

@@ -278,6 +278,17 @@ def sources_html(cards: Sequence[SourceCard]) -> str:
     return f'<div class="nqa-sources"><div class="nqa-sources-label">{label}</div>{body}</div>'
 
 
+def disagreement_note(answer: Answer) -> str:
+    """The "sources differ" note shown above an answer whose sources report different
+    values (plain text: escape it for markdown); empty when they agree."""
+    if not answer.disagreement:
+        return ""
+    said = "; ".join(
+        f"{r.value} ({r.outlet}, {format_date(r.date)}) [{r.n}]" for r in answer.disagreement
+    )
+    return f"Sources differ: {said}. Check each source below."
+
+
 def answer_caption(answer: Answer) -> str:
     """A one-line, plain-text note under an answer: time, and how a follow-up was read."""
     parts: list[str] = []

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from newsqa import disagreement
 from newsqa.conversation import Resolved
 from newsqa.embeddings import MiniLMEmbeddings
 from newsqa.features import (
@@ -376,6 +377,12 @@ class ExtractiveAnswerer:
         # Reading order: by article (best article first), then by position.
         article_rank = {c.hit.passage.article_id: i for i, c in reversed(list(enumerate(picked)))}
         picked.sort(key=lambda c: (article_rank[c.hit.passage.article_id], c.span.start))
+        view = scored.view
+        differ = disagreement.find(
+            scored.candidates, view.kind, view.names, view.terms, self.model.keep_within
+        )
+        if differ is not None:  # never silently pick one of two reported values
+            return differ.answer(_compose(question, differ.sentences))
         return _compose(question, picked)
 
     def _summary(self, question: str, scored: Scored) -> Answer:

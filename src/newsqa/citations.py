@@ -49,6 +49,10 @@ def verify_answer(answer: Answer, article_text: ArticleText) -> Answer:
     text = SPACED_MARKER.sub(remark, answer.text).strip()
     for citation in kept:
         citation.n = renumber[citation.n]
+    reported = [r for r in answer.disagreement if r.n in renumber]
+    for r in reported:
+        r.n = renumber[r.n]
+    answer.disagreement = reported if len(reported) > 1 else []
     if answer.answerable and not kept:
         out = refusal(answer.question, "no citation could be verified against the articles")
         out.mode, out.generation, out.timings = answer.mode, answer.generation, answer.timings

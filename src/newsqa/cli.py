@@ -101,6 +101,9 @@ def ingest(ctx: click.Context, sources: tuple[str, ...], as_json: bool) -> None:
 
 def print_answer(answer: Answer) -> None:
     click.echo(answer.text)
+    if answer.disagreement:
+        said = "; ".join(f"{r.value} [{r.n}]" for r in answer.disagreement)
+        click.secho(f"sources differ: {said}", fg="yellow")
     if answer.confidence is not None:
         note = " (low: check the sources)" if answer.low_confidence else ""
         click.secho(

@@ -185,14 +185,14 @@ _MENTIONED = re.compile(
 )
 
 
-def mentioned_days(text: str) -> str:
-    """Days named outright in ``text`` ("4 March 2024", "March 4", "2024-03-04") as the
-    tokens :func:`search_words` gives a resolved day: "2024-03-04 03-04" (the second
-    also for a day named without its year). For matching a question to sentences."""
-    tokens: list[str] = []
+def named_days(text: str) -> list[tuple[int, int, str]]:
+    """Days named outright in ``text`` ("4 March 2024", "March 4", "2024-03-04"):
+    ``(start, end, day)`` with the day as ``"2024-03-04"``, or ``"03-04"`` when the
+    text gives no year."""
+    out: list[tuple[int, int, str]] = []
     for m in _MENTIONED.finditer(text):
         if m.group("iso"):
-            tokens += [m.group("iso"), m.group("iso")[5:]]
+            out.append((m.start(), m.end(), m.group("iso")))
             continue
         name = (m.group("m1") or m.group("m2")).lower()[:3]
         month = [x.lower()[:3] for x in _MONTHS].index(name) + 1
@@ -200,9 +200,23 @@ def mentioned_days(text: str) -> str:
         year = m.group("y1") or m.group("y2")
         if not 1 <= day <= 31:
             continue
-        if year:
-            tokens.append(f"{year}-{month:02d}-{day:02d}")
-        tokens.append(f"{month:02d}-{day:02d}")
+        out.append(
+            (
+                m.start(),
+                m.end(),
+                f"{year}-{month:02d}-{day:02d}" if year else f"{month:02d}-{day:02d}",
+            )
+        )
+    return out
+
+
+def mentioned_days(text: str) -> str:
+    """Days named outright in ``text`` ("4 March 2024", "March 4", "2024-03-04") as the
+    tokens :func:`search_words` gives a resolved day: "2024-03-04 03-04" (the second
+    also for a day named without its year). For matching a question to sentences."""
+    tokens: list[str] = []
+    for _, _, day in named_days(text):
+        tokens += [day, day[5:]] if len(day) == 10 else [day]
     return " ".join(tokens)
 
 

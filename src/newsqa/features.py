@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from newsqa.conversation import Resolved
+from newsqa.dates import search_words
 from newsqa.lexicon import (
     CALENDAR_WORDS,
     MONTHS,
@@ -316,12 +317,21 @@ def question_view(resolved: Resolved, sentence_terms: list[set[str]]) -> Questio
         weights[t] *= _CONTEXT_WEIGHT
     return QuestionView(
         kind=kind,
-        names=resolved.names or names(question),
+        # "4 March": a date, not a name the passages must mention.
+        names=[n for n in resolved.names or names(question) if n.lower() not in CALENDAR_WORDS],
         terms=list(dict.fromkeys(own + context)),
         weights=weights,
         bigrams=set(itertools.pairwise(own)),
         followup=resolved.followup,
     )
+
+
+def _date_terms(c: Candidate) -> set[str]:
+    """The sentence's resolved dates as terms: "on Monday" in an article of 5 March 2024
+    also says "4 March 2024", so it matches a question that names that day."""
+    p = c.hit.passage
+    spans = [d for d in p.dates if c.span.start <= d.start and d.end <= c.span.end]
+    return set(content_terms(search_words(spans))) if spans else set()
 
 
 def _share(found: int, total: int) -> float:
@@ -332,7 +342,7 @@ def sentence_features(
     resolved: Resolved, cands: list[Candidate], query: np.ndarray
 ) -> tuple[np.ndarray, QuestionView]:
     """One row of :data:`SENTENCE_FEATURES` per candidate (every vector must be set)."""
-    sent_terms = [set(content_terms(c.text)) for c in cands]
+    sent_terms = [set(content_terms(c.text)) | _date_terms(c) for c in cands]
     sent_seq = [content_terms(c.text) for c in cands]
     view = question_view(resolved, sent_terms)
     terms, weights = view.terms, view.weights

@@ -159,6 +159,22 @@ class Citation:
         return asdict(self)
 
 
+@dataclass
+class Reported:
+    """What one source reports where sources differ (issue 13): the value as the cited
+    sentence ``[n]`` writes it, and who published it when."""
+
+    value: str
+    n: int  # the citation that holds it
+    outlet: str
+    date: str | None
+    article_id: str
+    title: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 # Answers below this confidence are shown marked: check their sources.
 LOW_CONFIDENCE = 0.5
 
@@ -180,6 +196,9 @@ class Answer:
     # Generative mode only: the model, its raw draft, how many generated sentences the
     # checker kept/re-cited/dropped ("dropped_share"), and any fallback and its reason.
     generation: dict[str, Any] = field(default_factory=dict)
+    # Different articles give different values for what is asked: each value, cited
+    # (empty when the sources agree, or only one answers; :mod:`newsqa.disagreement`).
+    disagreement: list[Reported] = field(default_factory=list)
 
     @property
     def low_confidence(self) -> bool:
@@ -198,6 +217,7 @@ class Answer:
             "mode": self.mode,
             "timings": self.timings,
             "generation": self.generation,
+            "disagreement": [r.to_dict() for r in self.disagreement],
         }
 
 

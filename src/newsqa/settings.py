@@ -69,7 +69,11 @@ class Settings(BaseSettings):
     # -- retrieval ------------------------------------------------------------------
     top_k: int = Field(default=6, ge=1, le=100, description="Passages given to the answerer.")
     candidates: int = Field(default=40, ge=1, description="Candidates per retriever before fusion.")
-    rrf_k: int = Field(default=60, ge=1, description="The reciprocal rank fusion constant.")
+    # 60 (the constant of the RRF paper) lets a passage ranked low by both retrievers
+    # outrank one that only one retriever puts first. With 5, top-6 recall of the answering
+    # article rose from 0.761 to 0.802 on the news quiz validation questions (chosen
+    # on train), 0.734 to 0.764 on QuAIL, and XQuAD stayed at 0.99 (issue 11).
+    rrf_k: int = Field(default=5, ge=1, description="The reciprocal rank fusion constant.")
 
     # -- answer ---------------------------------------------------------------------
     answer_mode: Literal["extractive", "generative"] = "extractive"
