@@ -138,6 +138,7 @@ def _code_key(k: int) -> str:
         "retrieval.py",
         "lexical.py",
         "chunking.py",
+        "dates.py",  # resolved dates are sentence terms (features._date_terms)
         "settings.py",  # retrieval's defaults (top_k, candidates, rrf_k) shape the candidates
     ):
         digest.update((ROOT / "src" / "newsqa" / module).read_bytes())

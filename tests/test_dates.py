@@ -17,13 +17,6 @@ from .conftest import SEED_FILE
 SEED = parse_file(SEED_FILE)[0]  # dated Tuesday 5 March 2024
 
 
-# Issue 13 item 3, not met on main's answerer (resolution, storage and display are).
-DATE_QUESTION_GAP = (
-    "the learned answerer does not yet see a sentence's resolved dates and takes "
-    '"March" for a missing name, so it refuses (needs date features in features.py and a retrain: issue 13)'
-)
-
-
 def resolved(text: str, day: str) -> dict[str, str]:
     return {text[s.start : s.end]: display(s) for s in resolve(text, day, split_sentences(text))}
 
@@ -74,7 +67,6 @@ def test_spans_travel_as_metadata_and_render_next_to_their_expression() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=DATE_QUESTION_GAP, strict=False)
 def test_a_date_question_finds_the_on_monday_sentences(seeded_qa: NewsQA) -> None:
     answer = seeded_qa.ask("What happened on 4 March 2024?")
     assert answer.answerable, answer.text

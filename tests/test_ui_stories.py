@@ -10,12 +10,6 @@ from newsqa.store import ArticleInfo
 
 from .test_app import ui
 
-# Issue 13 item 3, not met on main's answerer (resolution, storage and display are).
-DATE_QUESTION_GAP = (
-    "the learned answerer does not yet see a sentence's resolved dates and takes "
-    '"March" for a missing name, so it refuses (needs date features in features.py and a retrain: issue 13)'
-)
-
 
 def info(article_id: str, title: str, story: str, source: str, day: str) -> ArticleInfo:
     return ArticleInfo(article_id, title, day, source, 3, 900, story)
@@ -36,7 +30,6 @@ def test_library_lists_copies_under_their_story() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=DATE_QUESTION_GAP, strict=False)
 def test_cards_show_the_resolved_date_and_who_else_reported(seeded_qa: NewsQA) -> None:
     answer = seeded_qa.ask("What happened on 4 March 2024?")
     cards = ui.build_source_cards(answer, seeded_qa.article_text)
