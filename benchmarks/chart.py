@@ -91,8 +91,10 @@ def main() -> None:
             for label, lat in q["latency"].items():
                 if where == "SciFact" and label == "date filter":
                     continue  # SciFact has no dates: the filter empties the result
+                # "minilm, int8 questions" on two lines: the labels sit side by side.
+                lines = embedder.replace(", ", ",\n")
                 name = (
-                    f"{_size(q['passages'])} {where}\n{embedder}"
+                    f"{_size(q['passages'])} {where}\n{lines}"
                     f"{', date filter' if label == 'date filter' else ''}"
                     f"\nload {r['load_before'].split(' / ')[0]}, {_commit(r)}"
                 )

@@ -132,10 +132,29 @@ def git_state() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(changed), "changed": changed[:50]}
 
 
+# The tree as the run started: a file edited while a benchmark runs (or a checkout)
+# makes its result "dirty", and so does a tree that was dirty at the start.
+_AT_START = git_state()
+
+
+def _state_over_the_run() -> dict[str, Any]:
+    now = git_state()
+    if _AT_START["commit"] != now["commit"]:
+        return {
+            **now,
+            "dirty": True,
+            "changed": [f"checkout during the run from {_AT_START['commit']}"],
+        }
+    changed = list(dict.fromkeys([*_AT_START["changed"], *now["changed"]]))
+    dirty = None if now["dirty"] is None else bool(changed)
+    return {**now, "dirty": dirty, "changed": changed[:50]}
+
+
 def provenance() -> dict[str, Any]:
-    """Where a result comes from: commit, tree state, command, load, machine."""
+    """Where a result comes from: commit, tree state (at the start and at the end of the
+    run), command, load, machine."""
     return {
-        **git_state(),
+        **_state_over_the_run(),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
         "saved": datetime.now().isoformat(timespec="seconds"),
         "load_at_save": load(),

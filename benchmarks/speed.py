@@ -577,6 +577,15 @@ def disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
 
 
+def disk_parts(folder: Path) -> dict[str, int]:
+    """Bytes on disk per top-level entry of a data dir (``chroma``, ``sentences``,
+    ``bm25``, ...): where a library's size goes."""
+    return {
+        entry.name: disk_bytes(entry) if entry.is_dir() else entry.stat().st_blocks * 512
+        for entry in sorted(folder.iterdir())
+    }
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -636,7 +645,11 @@ def run_size(args: argparse.Namespace, size: int) -> dict[str, Any]:
         result["ingest"]["provenance"] = git_state()
         marker.write_text(json.dumps(result["ingest"], default=str))
     result["disk"] = {
-        m: {"bytes": disk_bytes(workdir / m), "per_passage": disk_bytes(workdir / m) / n_passages}
+        m: {
+            "bytes": disk_bytes(workdir / m),
+            "per_passage": disk_bytes(workdir / m) / n_passages,
+            "parts": disk_parts(workdir / m),
+        }
         for m in ("newsqa", "plain")
         if (workdir / m).exists() and not args.reuse
     }
@@ -758,7 +771,10 @@ def print_size(r: dict[str, Any]) -> None:
         print_query(embedder, q)
     for method, d in r.get("disk", {}).items():
         per = d["per_passage"] / 1e3
-        print(f"on disk, {method}: {d['bytes'] / 1e6:.1f} MB, {per:.2f} KB a passage")
+        parts = ", ".join(
+            f"{name} {size / r['passages'] / 1e3:.2f}" for name, size in d.get("parts", {}).items()
+        )
+        print(f"on disk, {method}: {d['bytes'] / 1e6:.1f} MB, {per:.2f} KB a passage ({parts})")
     if "cold" in r:
         print_cold(r["cold"])
 

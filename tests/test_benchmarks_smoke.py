@@ -76,6 +76,20 @@ def test_saved_results_record_their_provenance(
     assert "pytest" in provenance["command"] or "py.test" in provenance["command"]
 
 
+def test_a_tree_dirty_at_the_start_of_a_run_makes_its_result_dirty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Edited while the benchmark ran, then restored: the figures are not the commit's.
+    monkeypatch.setattr(common, "OUT", tmp_path)
+    at_start = {**common.git_state(), "dirty": True, "changed": ["src/newsqa/qa.py"]}
+    monkeypatch.setattr(common, "_AT_START", at_start)
+    provenance = json.loads(common.save_json("x.json", {}).read_text())["provenance"]
+    assert provenance["dirty"] is True and "src/newsqa/qa.py" in provenance["changed"]
+    monkeypatch.setattr(common, "_AT_START", {**at_start, "commit": "f" * 40})
+    provenance = json.loads(common.save_json("x.json", {}).read_text())["provenance"]
+    assert provenance["dirty"] is True and "f" * 40 in provenance["changed"][0]
+
+
 def test_reuse_only_at_the_same_commit_on_clean_trees() -> None:
     clean = {"commit": "a" * 40, "dirty": False, "changed": []}
     assert common.same_code(clean, dict(clean)) is None
@@ -102,6 +116,9 @@ def test_speed_paths_on_the_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert figures["ratio_vs_raw_median_round"] > 0
     assert ingest["methods"]["newsqa"]["stored"] == n
     assert ingest["methods"]["plain"]["stored"] == n
+    parts = speed.disk_parts(tmp_path / "newsqa")
+    assert parts["chroma"] > 0 and parts["sentences"] > 0  # the sentence-vector sidecar
+    assert sum(parts.values()) == speed.disk_bytes(tmp_path / "newsqa")
 
     questions = ["What did Peskov say?", "How long was the recording?"]
     query = speed.measure_queries(tmp_path / "newsqa", "newsqa", "minilm", questions, 1)
