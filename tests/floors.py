@@ -35,25 +35,25 @@ class Figure:
 
 
 # `newsqa eval tests/data/seed_test.jsonl --baseline --json` (57 questions, 46
-# answerable) at commit 300f710 (the learned answerer, issue 11):
+# answerable) at commit 225937b (the answerer retrained on rrf_k=5 retrieval, issue 11):
 # benchmarks/results/eval-seed_test.json.
 SEED_TEST = {
     "retrieval.recall@5": Figure(0.989),
     "retrieval.ndcg@10": Figure(0.908),
-    "answers.containment": Figure(0.804),
-    "citations.precision": Figure(0.864, over="answered"),
-    "citations.recall": Figure(0.833),
-    "citations.evidence_cited": Figure(0.870),
+    "answers.containment": Figure(0.783),
+    "citations.precision": Figure(0.841, over="answered"),
+    "citations.recall": Figure(0.812),
+    "citations.evidence_cited": Figure(0.848),
     "refusals.refusal_accuracy": Figure(0.273, over="unanswerable"),
-    "refusals.wrongly_refused": Figure(0.043, ceiling=True),
+    "refusals.wrongly_refused": Figure(0.065, ceiling=True),
 }
 # How far newsqa led the plain LangChain recipe (`--baseline`, the same run and
 # questions; it never refuses) on that run: newsqa's figure minus the recipe's. A test
 # fails when newsqa does not lead, or leads by more than the slack less than this.
-# Measured: gold evidence cited 40 vs 31 of 46; citation precision 0.864 vs 0.674.
+# Measured: gold evidence cited 39 vs 31 of 46; citation precision 0.841 vs 0.674.
 SEED_TEST_LEAD_OVER_PLAIN = {
-    "citations.evidence_cited": Figure(0.196),
-    "citations.precision": Figure(0.190, over="answered"),
+    "citations.evidence_cited": Figure(0.174),
+    "citations.precision": Figure(0.167, over="answered"),
 }
 
 # tests/test_eval_datasets.py: `newsqa eval` on small slices of ../shared/data, cut by
