@@ -105,7 +105,7 @@ def main() -> None:
         ax_q.bar(range(len(bars)), ys, 0.6, bottom=bottom, label=stage)
         bottom = [a + b for a, b in zip(bottom, ys, strict=True)]
     ax_q.plot(range(len(bars)), [b[1]["total"] for b in bars], "k_", ms=20, label="total p50")
-    ax_q.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7)
+    ax_q.set_xticks(range(len(bars)), [b[0] for b in bars], fontsize=7, rotation=60, ha="right")
     ax_q.set(ylabel="ms (p50 per stage)", title="Warm ask latency by stage vs corpus size")
     ax_q.legend(fontsize=8)
     ax_q.grid(alpha=0.3, axis="y")
