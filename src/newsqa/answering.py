@@ -37,6 +37,7 @@ from newsqa.features import (
     question_base,
     question_features,
     question_form,
+    sentence_dates,
     sentence_features,
 )
 from newsqa.models import Answer, Citation, Hit, Span
@@ -440,11 +441,7 @@ def _on_named_day(question: str, cands: list[Candidate]) -> list[Candidate]:
         return []
 
     def dated(c: Candidate) -> bool:
-        spans = [
-            d.date
-            for d in c.hit.passage.dates
-            if d.granularity == "day" and c.span.start <= d.start and d.end <= c.span.end
-        ]
+        spans = [d.date for d in sentence_dates(c) if d.granularity == "day"]
         spans += [day for _, _, day in named_days(c.text)]
         return any(day in days or day[5:] in days for day in spans)
 

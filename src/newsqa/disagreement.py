@@ -427,7 +427,8 @@ def find(
     # The bar is set by the best sentence that gives a value of the kind: when the model
     # ranks one without a value first ("... will restructure part of its debt"), its
     # score says nothing about the sentences that do give one.
-    valued = [c for c in top if _reading(c, kind, question_names, terms).values]
+    read = {id(c): _reading(c, kind, question_names, terms) for c in top}
+    valued = [c for c in top if read[id(c)].values]
     if not valued:
         return None
     bar = max(FLOOR, keep_within * valued[0].score)
@@ -440,7 +441,9 @@ def find(
                 pool.append(aligned)
     if len({c.hit.passage.article_id for c in pool}) < 2:
         return None
-    readings = [r for r in (_reading(c, kind, question_names, terms) for c in pool) if r.values]
+    # Folded copies' aligned sentences are the only pool members not read above.
+    every = (read.get(id(c)) or _reading(c, kind, question_names, terms) for c in pool)
+    readings = [r for r in every if r.values]
     # The best-supported sentence first; a sentence that gives no value of the kind
     # (the model may rank "X said..." first) cannot disagree, nor can its group.
     for first in readings:

@@ -37,7 +37,7 @@ from newsqa.lexicon import (
     WEEKDAYS,
     alternation,
 )
-from newsqa.models import Hit, Span
+from newsqa.models import DateSpan, Hit, Span
 from newsqa.text import content_terms, mentions, names, words
 
 # -- the kind of answer a question asks for -------------------------------------------------
@@ -326,11 +326,15 @@ def question_view(resolved: Resolved, sentence_terms: list[set[str]]) -> Questio
     )
 
 
+def sentence_dates(c: Candidate) -> list[DateSpan]:
+    """The resolved relative dates inside the candidate's sentence."""
+    return [d for d in c.hit.passage.dates if c.span.start <= d.start and d.end <= c.span.end]
+
+
 def _date_terms(c: Candidate) -> set[str]:
     """The sentence's resolved dates as terms: "on Monday" in an article of 5 March 2024
     also says "4 March 2024", so it matches a question that names that day."""
-    p = c.hit.passage
-    spans = [d for d in p.dates if c.span.start <= d.start and d.end <= c.span.end]
+    spans = sentence_dates(c)
     return set(content_terms(search_words(spans))) if spans else set()
 
 
