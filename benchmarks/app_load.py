@@ -82,8 +82,6 @@ from typing import Any
 import numpy as np
 from common import OUT, ROOT, SHARED_DATA, load_str, log, median, need, percentile, save_json, table
 
-from newsqa.store.records import DIM
-
 APP_OUT = OUT / "app-load"
 LIBRARIES = {
     "seed+bbc": APP_OUT / "seed+bbc",
@@ -605,15 +603,21 @@ class HashedVectors:
     """Stand-in for the ingest model: each text's vector is a unit vector seeded by its
     hash. Only for ``10k-hashed``, a library built to time reruns, not to answer."""
 
-    @staticmethod
-    def _unit(text: str) -> np.ndarray:
+    def __init__(self) -> None:
+        # Imported here, not at the top: the rerun worker runs this file with another
+        # revision's newsqa first on the path.
+        from newsqa.store.records import DIM
+
+        self.dim = DIM
+
+    def _unit(self, text: str) -> np.ndarray:
         seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-        vector = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+        vector = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
         return vector / float(np.linalg.norm(vector))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._unit(t) for t in texts])
 
     def encode_passages(
