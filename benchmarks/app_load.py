@@ -633,20 +633,35 @@ class HashedVectors:
 
 
 def extra_records(path: Path, wanted: int) -> Path:
-    """Up to ``wanted`` (plus a few, for refusals) non-BBC news records as JSONL."""
+    """The first ``wanted`` non-BBC news records (2017 news, Reuters) as JSONL."""
     from common import news_records
 
     with path.open("w", encoding="utf-8") as out:
         n = 0
         for title, text, day, source in news_records():
+            if n == wanted:
+                break
             if source.startswith("bbc:"):
                 continue  # ingested from the BBC file itself
             out.write(json.dumps({"title": title, "text": text, "date": day, "source": source}))
             out.write("\n")
             n += 1
-            if n >= wanted + 50:  # a few records may be refused (too short, duplicates)
-                break
     return path
+
+
+def top_up(qa: Any, ingest: Callable[[list[Path]], Any], path: Path) -> Any:
+    """Ingest news records from ``path`` until the library holds 10,000 articles.
+
+    Duplicates and refused records (too short) do not count, so the file grows by the
+    shortfall and is ingested again (the records already in are "unchanged") until
+    none is left. Returns the last ingest report.
+    """
+    report = None
+    while (short := TEN_K - len(qa.articles())) > 0:
+        written = sum(1 for _ in path.open()) if path.exists() else 0
+        log(f"{short} articles short of {TEN_K:,}: {written + short} news records")
+        report = ingest([extra_records(path, written + short)])
+    return report
 
 
 def build_library(name: str) -> Path:
@@ -665,18 +680,21 @@ def build_library(name: str) -> Path:
         from newsqa.ingest import ingest_paths
 
         qa = NewsQA(Settings(data_dir=target))
-        extra = extra_records(APP_OUT / "10k-hashed-extra.jsonl", TEN_K - 1 - 2_225)
         vectors: Any = HashedVectors()
-        report = ingest_paths(
-            qa.store, vectors, [ROOT / "seeds", need(BBC), extra], qa.settings, progress=True
-        )
+
+        def ingest(paths: list[Path]) -> Any:
+            return ingest_paths(qa.store, vectors, paths, qa.settings, progress=True)
+
+        report = ingest([ROOT / "seeds", need(BBC)])
+        report = top_up(qa, ingest, APP_OUT / "10k-hashed-extra.jsonl") or report
     else:
         base = build_library("seed+bbc")
         if not target.exists():
             shutil.copytree(base, target, ignore=shutil.ignore_patterns("complete"))
         qa = NewsQA(Settings(data_dir=target))
-        extra = extra_records(APP_OUT / "10k-extra.jsonl", TEN_K - len(qa.articles()))
-        report = qa.ingest([extra], progress=True)
+        report = top_up(
+            qa, lambda paths: qa.ingest(paths, progress=True), APP_OUT / "10k-extra.jsonl"
+        )
     count = len(qa.articles())
     log(f"{name}: {count} articles, {qa.store.count_passages()} passages; {report.summary()}")
     (target / "complete").write_text(f"{count}\n")
