@@ -588,10 +588,7 @@ def variants(library: str, baseline: str | None) -> list[Variant]:
             data_dir = own
         else:
             data_dir = out[0].library
-            log(
-                f"{baseline} reads the library this tree wrote ({data_dir}); for its own, "
-                f"run: app_load.py build {library} --revision {baseline}"
-            )
+            log(f"{baseline} reads the library this tree wrote ({data_dir})")
         out.append(Variant(f"{baseline} (before)", export_revision(baseline), data_dir))
     return out
 
