@@ -269,7 +269,9 @@ def streamlit_server(app_root: Path, data_dir: Path, log_path: Path) -> Iterator
 
 
 def _tree_cpu(pid: int, exclude: set[int] = frozenset()) -> float:  # type: ignore[assignment]
-    """CPU seconds (user + system) of a process and its live descendants."""
+    """CPU seconds (user + system) of a process and its descendants: the live ones, and
+    those that ended and were reaped by a live one. A closed browser tab's renderer is
+    gone by the time the run is counted; its time is in its parent's children times."""
     import psutil
 
     total = 0.0
@@ -289,7 +291,7 @@ def _tree_cpu(pid: int, exclude: set[int] = frozenset()) -> float:  # type: igno
             continue
         try:
             t = p.cpu_times()
-            total += t.user + t.system
+            total += t.user + t.system + t.children_user + t.children_system
         except psutil.NoSuchProcess:
             pass
     return total
