@@ -5,7 +5,9 @@
 and one change to that answer ("7,000" -> "9,000", "Madrid" -> "Birmingham"). The
 article and its altered copy (another outlet, a day or a week later) go into one
 library with every other fact's pair; each question is asked, and counted as
-found when the answer's ``disagreement`` holds both values, each cited. Also
+found when the answer's ``disagreement`` holds both values, each cited. The same
+questions over the originals alone say which facts the answerer finds at all (the
+detector can only show both values of those). Also
 times :func:`newsqa.disagreement.find` alone on those questions (the cost it adds
 to every ``ask``).
 
@@ -147,13 +149,14 @@ def altered(args: argparse.Namespace) -> None:
         qa = NewsQA(Settings(data_dir=Path(tmp)))
         log(f"ingesting {len(pairs)} articles and their altered copies")
         ingest_pairs(qa, pairs)
-        found = 0
+        shown: set[str] = set()
         costs: list[float] = []
         answerer = qa._extractive
         for fact, _, _ in pairs:
             answer = qa.ask(fact.question)
             ok = shows_both(answer, fact)
-            found += ok
+            if ok:
+                shown.add(fact.question)
             print(f"{'found' if ok else 'MISSED':6} {fact.kind:7} {fact.question}")
             print(f"       {answer.text[:300]}")
             # The detector alone, on this question's scored candidates.
@@ -168,7 +171,20 @@ def altered(args: argparse.Namespace) -> None:
                     scored.candidates, view.kind, view.names, view.terms, answerer.model.keep_within
                 )
                 costs.append(time.perf_counter() - t)
-    print(f"\naltered facts shown with both values: {found} of {len(pairs)}")
+    # The detector can only show both values of a fact the answerer finds: the same
+    # questions over the originals alone say which ones it finds.
+    with tempfile.TemporaryDirectory() as tmp:
+        alone = NewsQA(Settings(data_dir=Path(tmp)))
+        alone.ingest_parsed((original.source, [original]) for _, original, _ in pairs)
+        answered = {
+            fact.question for fact, _, _ in pairs if fact.shown[0] in alone.ask(fact.question).text
+        }
+    print(f"\naltered facts shown with both values: {len(shown)} of {len(pairs)}")
+    print(
+        f"answered with the original value from the original alone: {len(answered)} of "
+        f"{len(pairs)}; of those, shown with both values beside the copy: "
+        f"{len(answered & shown)} of {len(answered)}"
+    )
     med, p95 = median(costs) * 1000, percentile(costs, 95) * 1000
     print(f"disagreement.find: median {med:.2f} ms, p95 {p95:.2f} ms over {len(costs)} calls")
     print(f"load average: {load_str()}")

@@ -158,7 +158,7 @@ def test_altered_copies_of_real_articles_show_both_values(
     altered_qa: tuple[NewsQA, list[bench.Fact]],
 ) -> None:
     qa, facts = altered_qa
-    assert len(facts) >= 20
+    assert len(facts) >= 27
     found = []
     for fact in facts:
         answer = qa.ask(fact.question)
@@ -172,11 +172,13 @@ def test_altered_copies_of_real_articles_show_both_values(
             assert {r.outlet for r in answer.disagreement} >= {"example-wire.com"}
             assert json.loads(json.dumps(answer.to_dict()))["disagreement"][0]["n"] >= 1
     print(f"altered facts shown with both values: {len(found)} of {len(facts)}")
-    # Two of the 22 questions are answered from another sentence altogether (the
-    # answerer ranks "Tom Hanks was in London..." above "The 48-year-old actor...",
-    # and the Rio float question's other accident first): no value of either copy is
-    # shown, so nothing is picked silently. See benchmarks/disagreement.py altered.
-    assert len(found) >= 20
+    # Three of the 27 questions are answered from another sentence altogether, as they
+    # are over the originals alone (the answerer ranks "Tom Hanks was in London..."
+    # above "The 48-year-old actor...", the Rio float question's other accident first,
+    # and the Vanity Fair director's sentence above its star's): no value of either
+    # copy is shown, so nothing is picked silently. Every fact the answerer finds over
+    # the original alone is shown with both values (benchmarks/disagreement.py altered).
+    assert len(found) >= 24
 
 
 @pytest.mark.slow

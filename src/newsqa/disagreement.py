@@ -336,11 +336,13 @@ def _differs(kind: str, a: Reading, b: Reading) -> tuple[list[Value], list[Value
     """The values each of two parallel sentences gives and the other does not, in one
     slot (a unit, dates, names); None when they agree."""
     va, vb = a.values, b.values
-    # The question's terms next to a value say which values answer it: then only those.
+    # The question's terms next to a value say which values answer it: then only those,
+    # compared with each other ("runners-up three times ... the top three" against
+    # "runners-up four times ... the top three": three is not the answer in either).
     # (Figures only: a name or a date is seldom next to the question's words.)
     if kind in NUMERIC and any(v.anchored for v in va) and any(v.anchored for v in vb):
         va, vb = [v for v in va if v.anchored], [v for v in vb if v.anchored]
-    only_a, only_b = _own(kind, va, b.values), _own(kind, vb, a.values)
+    only_a, only_b = _own(kind, va, vb), _own(kind, vb, va)
     if not only_a or not only_b:
         return None
     if kind == "time" or kind in NAMED:
