@@ -32,16 +32,28 @@ Libraries, built once under ``benchmarks/out/app-load/`` (git-ignored) and reuse
               vectors. Its answers are meaningless; its "ask a question" row
               times the path, not the answer.
 
+The "before" is 834fce8, the last commit before the issue-14 work (c021819). Its
+code opens a library written by this tree's, but does not read it as it was
+written: since 60f30ba the sentence vectors live in a sidecar, not in the passage
+records 834fce8 reads, so it would embed every candidate sentence at question
+time. ``build seed+bbc --revision 834fce8`` has 834fce8's own ``newsqa ingest``
+write it a library of its own (``seed+bbc@834fce8``), which ``--baseline 834fce8``
+then uses; without one a baseline reads this tree's library (fine for ``rerun``
+over ``10k-hashed``, whose reruns list article records).
+
 How to run::
 
     .venv/bin/python benchmarks/app_load.py build seed+bbc      # once
-    .venv/bin/python benchmarks/app_load.py load --sessions 1 8 20 --baseline main
-    .venv/bin/python benchmarks/app_load.py build 10k            # once (hours on 2 cores)
-    .venv/bin/python benchmarks/app_load.py rerun --baseline main
+    .venv/bin/python benchmarks/app_load.py build seed+bbc --revision 834fce8
+    .venv/bin/python benchmarks/app_load.py load --sessions 1 8 20 --baseline 834fce8
     .venv/bin/python benchmarks/app_load.py build 10k-hashed     # once (no model)
-    .venv/bin/python benchmarks/app_load.py rerun --library 10k-hashed --baseline main
+    .venv/bin/python benchmarks/app_load.py rerun --library 10k-hashed --baseline 834fce8
+    .venv/bin/python benchmarks/app_load.py build 10k            # once (hours on 2 cores)
+    .venv/bin/python benchmarks/app_load.py rerun --baseline 834fce8
     .venv/bin/python benchmarks/app_load.py library    # no store: the list's share of a rerun
 
+Results go to ``benchmarks/out/app-load-LIBRARY.json`` and
+``benchmarks/out/app-load-rerun-LIBRARY.json``, with their provenance.
 ``tests/test_app_load.py`` runs the ``load`` harness with 8 sessions in CI. The
 machine is shared: read the ratios within one run, next to the load average.
 """
@@ -69,8 +81,6 @@ from typing import Any
 
 import numpy as np
 from common import OUT, ROOT, SHARED_DATA, load_str, log, median, need, percentile, save_json, table
-
-from newsqa.store.records import DIM
 
 APP_OUT = OUT / "app-load"
 LIBRARIES = {
@@ -173,9 +183,10 @@ class LoadResult:
     server_cpu: float  # share of the machine (all cores), over the run
     harness_cpu: float
     other_cpu: float
-    load: str
+    load: str  # 1/5/15-minute load average at the end of the run
     wall_s: float
     problems: list[str]
+    load_start: str = ""  # ... and before the server started
 
 
 # -- the app server ------------------------------------------------------------------------
@@ -258,7 +269,9 @@ def streamlit_server(app_root: Path, data_dir: Path, log_path: Path) -> Iterator
 
 
 def _tree_cpu(pid: int, exclude: set[int] = frozenset()) -> float:  # type: ignore[assignment]
-    """CPU seconds (user + system) of a process and its live descendants."""
+    """CPU seconds (user + system) of a process and its descendants: the live ones, and
+    those that ended and were reaped by a live one. A closed browser tab's renderer is
+    gone by the time the run is counted; its time is in its parent's children times."""
     import psutil
 
     total = 0.0
@@ -278,7 +291,7 @@ def _tree_cpu(pid: int, exclude: set[int] = frozenset()) -> float:  # type: igno
             continue
         try:
             t = p.cpu_times()
-            total += t.user + t.system
+            total += t.user + t.system + t.children_user + t.children_system
         except psutil.NoSuchProcess:
             pass
     return total
@@ -486,7 +499,8 @@ def run_load(
     """Start the app over ``data_dir`` and run one browser session per entry of ``plan``
     at once. Returns the figures, each session's result and the server's log."""
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="newsqa-load-"))
-    log_path = log_dir / f"streamlit-{variant.replace(' ', '-')}-{len(plan)}.log"
+    log_path = log_dir / f"streamlit-{slug(variant)}-{len(plan)}.log"
+    load_start = load_str()
     with streamlit_server(app_root, data_dir, log_path) as server:
         meter = CpuMeter(server.process.pid)
         sessions, shares = asyncio.run(
@@ -520,6 +534,7 @@ def run_load(
         load=load,
         wall_s=wall,
         problems=[p for s in sessions for p in s.problems],
+        load_start=load_start,
     )
     return result, sessions, log_path.read_text(errors="replace")
 
@@ -527,15 +542,19 @@ def run_load(
 # -- variants -------------------------------------------------------------------------------
 
 
-def export_revision(rev: str) -> Path:
-    """The app and library code of ``rev`` (``ui/``, ``src/``, ``.streamlit/``), exported
-    once under benchmarks/out/app-load/ so that it runs next to this tree."""
-    sha = subprocess.run(
+def short_sha(rev: str) -> str:
+    return subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", rev],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.strip()
+
+
+def export_revision(rev: str) -> Path:
+    """The app and library code of ``rev`` (``ui/``, ``src/``, ``.streamlit/``), exported
+    once under benchmarks/out/app-load/ so that it runs next to this tree."""
+    sha = short_sha(rev)
     target = APP_OUT / f"rev-{sha}"
     if not (target / "ui" / "app.py").exists():
         target.mkdir(parents=True, exist_ok=True)
@@ -548,10 +567,31 @@ def export_revision(rev: str) -> Path:
     return target
 
 
-def variants(baseline: str | None) -> list[tuple[str, Path]]:
-    out = [("this tree", ROOT)]
+def revision_library(name: str, rev: str) -> Path:
+    """Where ``build NAME --revision REV`` puts the library REV's own code writes."""
+    return APP_OUT / f"{name}@{short_sha(rev)}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str  # "this tree", or "REV (before)"
+    root: Path  # its ui/, src/ and .streamlit/
+    library: Path  # the library it runs over
+
+
+def variants(library: str, baseline: str | None) -> list[Variant]:
+    """This tree over ``library``; with ``baseline``, that revision too, over the library
+    its own code wrote (``build NAME --revision REV``) if there is one, else over the
+    same library."""
+    out = [Variant("this tree", ROOT, library_path(library))]
     if baseline:
-        out.append((f"{baseline} (before)", export_revision(baseline)))
+        own = revision_library(library, baseline)
+        if (own / "complete").exists():
+            data_dir = own
+        else:
+            data_dir = out[0].library
+            log(f"{baseline} reads the library this tree wrote ({data_dir})")
+        out.append(Variant(f"{baseline} (before)", export_revision(baseline), data_dir))
     return out
 
 
@@ -562,15 +602,21 @@ class HashedVectors:
     """Stand-in for the ingest model: each text's vector is a unit vector seeded by its
     hash. Only for ``10k-hashed``, a library built to time reruns, not to answer."""
 
-    @staticmethod
-    def _unit(text: str) -> np.ndarray:
+    def __init__(self) -> None:
+        # Imported here, not at the top: the rerun worker runs this file with another
+        # revision's newsqa first on the path.
+        from newsqa.store.records import DIM
+
+        self.dim = DIM
+
+    def _unit(self, text: str) -> np.ndarray:
         seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-        vector = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+        vector = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
         return vector / float(np.linalg.norm(vector))
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._unit(t) for t in texts])
 
     def encode_passages(
@@ -586,20 +632,35 @@ class HashedVectors:
 
 
 def extra_records(path: Path, wanted: int) -> Path:
-    """Up to ``wanted`` (plus a few, for refusals) non-BBC news records as JSONL."""
+    """The first ``wanted`` non-BBC news records (2017 news, Reuters) as JSONL."""
     from common import news_records
 
     with path.open("w", encoding="utf-8") as out:
         n = 0
         for title, text, day, source in news_records():
+            if n == wanted:
+                break
             if source.startswith("bbc:"):
                 continue  # ingested from the BBC file itself
             out.write(json.dumps({"title": title, "text": text, "date": day, "source": source}))
             out.write("\n")
             n += 1
-            if n >= wanted + 50:  # a few records may be refused (too short, duplicates)
-                break
     return path
+
+
+def top_up(qa: Any, ingest: Callable[[list[Path]], Any], path: Path) -> Any:
+    """Ingest news records from ``path`` until the library holds 10,000 articles.
+
+    Duplicates and refused records (too short) do not count, so the file grows by the
+    shortfall and is ingested again (the records already in are "unchanged") until
+    none is left. Returns the last ingest report.
+    """
+    report = None
+    while (short := TEN_K - len(qa.articles())) > 0:
+        written = sum(1 for _ in path.open()) if path.exists() else 0
+        log(f"{short} articles short of {TEN_K:,}: {written + short} news records")
+        report = ingest([extra_records(path, written + short)])
+    return report
 
 
 def build_library(name: str) -> Path:
@@ -618,21 +679,54 @@ def build_library(name: str) -> Path:
         from newsqa.ingest import ingest_paths
 
         qa = NewsQA(Settings(data_dir=target))
-        extra = extra_records(APP_OUT / "10k-hashed-extra.jsonl", TEN_K - 1 - 2_225)
         vectors: Any = HashedVectors()
-        report = ingest_paths(
-            qa.store, vectors, [ROOT / "seeds", need(BBC), extra], qa.settings, progress=True
-        )
+
+        def ingest(paths: list[Path]) -> Any:
+            return ingest_paths(qa.store, vectors, paths, qa.settings, progress=True)
+
+        report = ingest([ROOT / "seeds", need(BBC)])
+        report = top_up(qa, ingest, APP_OUT / "10k-hashed-extra.jsonl") or report
     else:
         base = build_library("seed+bbc")
         if not target.exists():
             shutil.copytree(base, target, ignore=shutil.ignore_patterns("complete"))
         qa = NewsQA(Settings(data_dir=target))
-        extra = extra_records(APP_OUT / "10k-extra.jsonl", TEN_K - len(qa.articles()))
-        report = qa.ingest([extra], progress=True)
+        report = top_up(
+            qa, lambda paths: qa.ingest(paths, progress=True), APP_OUT / "10k-extra.jsonl"
+        )
     count = len(qa.articles())
     log(f"{name}: {count} articles, {qa.store.count_passages()} passages; {report.summary()}")
     (target / "complete").write_text(f"{count}\n")
+    return target
+
+
+def build_with_revision(name: str, rev: str) -> Path:
+    """``seed+bbc`` written by REV's own code: its ``newsqa ingest`` in a child process
+    (its ``src`` first on the path), into a library of its own, built once."""
+    if name != "seed+bbc":
+        sys.exit(f"only seed+bbc can be built with another revision's code, not {name}")
+    target = revision_library(name, rev)
+    if (target / "complete").exists():
+        log(f"{name} by {rev}: already built at {target}")
+        return target
+    root = export_revision(rev)
+    log_path = target.with_name(f"{target.name}-build.log")
+    log(f"{name} by {rev}: ingesting with {root / 'src'} (progress: {log_path})")
+    with log_path.open("w") as out:
+        sources = [str(ROOT / "seeds"), str(need(BBC))]
+        done = subprocess.run(
+            [sys.executable, "-m", "newsqa", "--data-dir", str(target), "ingest", *sources],
+            env={**os.environ, "PYTHONPATH": str(root / "src")},
+            cwd=root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    summary = [line for line in log_path.read_text().splitlines() if line.startswith("added ")]
+    # exit 1 means some article failed (its line says which); the rest is stored
+    if done.returncode not in (0, 1) or not summary:
+        sys.exit(f"{rev}'s ingest failed (exit {done.returncode}): see {log_path}")
+    log(f"{name} by {rev}: {summary[-1]}")
+    (target / "complete").write_text(summary[-1] + "\n")
     return target
 
 
@@ -814,6 +908,11 @@ def cmd_library(args: argparse.Namespace) -> None:
 # -- command line -----------------------------------------------------------------------------
 
 
+def slug(library: str) -> str:
+    """A library's name as part of a result file's name: ``seed+bbc`` -> ``seed-bbc``."""
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(library).name)
+
+
 def library_path(name: str) -> Path:
     path = LIBRARIES.get(name, Path(name))
     if not (path / "chroma").exists():
@@ -822,15 +921,15 @@ def library_path(name: str) -> Path:
 
 
 def cmd_load(args: argparse.Namespace) -> None:
-    data_dir = library_path(args.library)
     runs: list[LoadResult] = []
+    measured = variants(args.library, args.baseline)
     for n in args.sessions:
         plan = bbc_questions(n, args.questions)
         for repeat in range(args.repeats):
-            for variant, root in variants(args.baseline):
-                log(f"{variant}: {n} sessions x {args.questions} questions (repeat {repeat + 1})")
+            for v in measured:
+                log(f"{v.name}: {n} sessions x {args.questions} questions (repeat {repeat + 1})")
                 result, _, server_log = run_load(
-                    root, data_dir, plan, variant=variant, log_dir=APP_OUT
+                    v.root, v.library, plan, variant=v.name, log_dir=APP_OUT
                 )
                 if "Traceback" in server_log:
                     result.problems.append("the server logged a traceback")
@@ -899,21 +998,28 @@ def cmd_load(args: argparse.Namespace) -> None:
     for r in runs:
         for problem in r.problems[:10]:
             print(f"- {r.variant}, {r.sessions} sessions: {problem}")
-    path = save_json("app-load.json", {"runs": [asdict(r) for r in runs]})
+    path = save_json(
+        f"app-load-{slug(args.library)}.json",
+        {
+            "libraries": {v.name: str(v.library) for v in measured},
+            "questions_per_session": args.questions,
+            "runs": [asdict(r) for r in runs],
+        },
+    )
     log(f"raw results: {path}")
 
 
 def cmd_rerun(args: argparse.Namespace) -> None:
-    data_dir = library_path(args.library)
     results: dict[str, dict[str, Any]] = {}
-    for variant, root in variants(args.baseline):
-        log(f"{variant}: reruns with {args.library}")
-        results[variant] = run_rerun(root, data_dir, args.reruns)
-        results[variant]["load"] = load_str()
+    for v in variants(args.library, args.baseline):
+        log(f"{v.name}: reruns with {v.library}")
+        load_start = load_str()
+        results[v.name] = run_rerun(v.root, v.library, args.reruns)
+        results[v.name].update(library=str(v.library), load_start=load_start, load=load_str())
     rows = []
     for variant, got in results.items():
         for action, figures in got.items():
-            if isinstance(figures, dict):
+            if isinstance(figures, dict) and "script_p50" in figures:
                 rows.append(
                     [
                         variant,
@@ -940,7 +1046,7 @@ def cmd_rerun(args: argparse.Namespace) -> None:
             rows,
         )
     )
-    path = save_json("app-rerun.json", results)
+    path = save_json(f"app-load-rerun-{slug(args.library)}.json", results)
     log(f"raw results: {path}")
 
 
@@ -949,6 +1055,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build a library once")
     build.add_argument("name", choices=sorted(LIBRARIES))
+    build.add_argument(
+        "--revision", help="build it with this git revision's own code (seed+bbc only)"
+    )
     load = sub.add_parser("load", help="browser sessions typing without pauses")
     load.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 20])
     load.add_argument("--questions", type=int, default=5, help="per session")
@@ -967,7 +1076,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     worker.add_argument("--library", type=Path, required=True)
     worker.add_argument("--reruns", type=int, required=True)
     args = parser.parse_args(argv)
-    if args.command == "build":
+    if args.command == "build" and args.revision:
+        build_with_revision(args.name, args.revision)
+    elif args.command == "build":
         build_library(args.name)
     elif args.command == "load":
         cmd_load(args)
