@@ -232,6 +232,7 @@ def test_upload_names_with_paths_or_control_characters(qa: NewsQA, tmp_path: Pat
     assert {p.name for p in qa.settings.data_dir.iterdir()} <= {
         "bm25",
         "chroma",
+        "listing",
         "sentences",
         "stories",
         "write.lock",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from newsqa import NewsQA
 from newsqa.articles import parse_file
 from newsqa.chunking import chunk_article
 from newsqa.ingest import embed_articles
-from newsqa.store import Store
+from newsqa.store import EmbeddedArticle, Store, records
 
 from .conftest import ROOT, SEED_FILE
 
@@ -99,6 +101,7 @@ def test_sentence_vectors_follow_their_passages(tmp_path: Path) -> None:
     assert qa.remove(info.id)
     with sqlite3.connect(sidecar) as db:
         assert db.execute("SELECT count(*) FROM sentence_vectors").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM article_texts").fetchone()[0] == 0
 
 
 @pytest.mark.slow
@@ -113,7 +116,8 @@ def test_an_interrupted_write_leaves_no_sentence_vectors_behind(tmp_path: Path) 
         store._journal.note([article.id])
         assert store._sentences is not None
         store._sentences.put(
-            [(p.id, article.id, b"\x01" * 384 * len(p.sentences)) for p in written.passages]
+            [(p.id, article.id, b"\x01" * 384 * len(p.sentences)) for p in written.passages],
+            [(article.id, article.text)],
         )
     reader = Store(qa.settings)
     assert reader.pending_writes() == [article.id]
@@ -122,3 +126,117 @@ def test_an_interrupted_write_leaves_no_sentence_vectors_behind(tmp_path: Path) 
     assert reader.pending_writes() == []
     with sqlite3.connect(tmp_path / "lib" / "sentences" / "newsqa.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM sentence_vectors").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM article_texts").fetchone()[0] == 0
+
+
+def _write_previous_format(store: Store, batch: list[EmbeddedArticle]) -> None:
+    """Write ``batch`` as newsqa did before passages lost their texts: each passage with
+    its text as its Chroma document and its article's title, source, date and story in
+    its metadata; each article's text as its record's document; sentence vectors in
+    the sidecar."""
+    conn, sidecar = store._conn, store._sentences
+    assert sidecar is not None
+    with store.writing():
+        for e in batch:
+            sidecar.put(
+                [
+                    (p.id, e.article.id, records.quantize(v))
+                    for p, v in zip(e.passages, e.sentence_vectors, strict=True)
+                ]
+            )
+            conn.passages.upsert(
+                ids=[p.id for p in e.passages],
+                documents=[p.text for p in e.passages],
+                metadatas=[
+                    {
+                        **records.passage_metadata(e.article, p),
+                        "title": e.article.title,
+                        "date": e.article.date or "",
+                        "source": e.article.source,
+                        "story": e.article.id,
+                    }
+                    for p in e.passages
+                ],
+                embeddings=e.passage_vectors,
+            )
+            conn.articles.upsert(
+                ids=[e.article.id],
+                documents=[e.article.text],
+                metadatas=[records.article_metadata(e)],
+                embeddings=e.vector[None, :],
+            )
+
+
+@pytest.mark.slow
+def test_a_library_in_the_previous_format_reads_as_the_new_one(tmp_path: Path) -> None:
+    """Passages keep no text now (it is the article's between their offsets), and the
+    embedded store keeps article texts in the sidecar, not as Chroma documents. A
+    library written before still answers, lists and changes, record by record."""
+    new = NewsQA(data_dir=tmp_path / "new")
+    (article,) = parse_file(SEED_FILE)
+    batch = embed_articles(new.ingest_embeddings, [(article, chunk_article(article))])
+    with new.store.writing():
+        new.store.put(batch)
+    _write_previous_format(NewsQA(data_dir=tmp_path / "old").store, batch)
+    old = NewsQA(data_dir=tmp_path / "old")  # a fresh process's view
+
+    # What the new shape leaves out of Chroma: every text.
+    conn = new.store._conn
+    assert set(conn.passages.get(include=["documents"])["documents"] or []) == {None}
+    assert conn.articles.get(include=["documents"])["documents"] == [None]
+    assert set(conn.passages.get(include=["metadatas"])["metadatas"][0]).isdisjoint(
+        {"title", "source", "date", "story", "chroma:document"}
+    )
+
+    assert old.articles() == new.articles()
+    assert old.article_text(article.id) == new.article_text(article.id) == article.text
+    passages = {sp.passage.id: sp for sp in new.store.iter_passages()}
+    assert passages == {sp.passage.id: sp for sp in old.store.iter_passages()}
+    assert [sp.passage for sp in passages.values()] == list(batch[0].passages)
+    before, after = old.ask(QUESTION), new.ask(QUESTION)
+    assert before.answerable and before.citations
+    assert after.text == before.text
+    assert [(c.article_id, c.start, c.end, c.score) for c in after.citations] == [
+        (c.article_id, c.start, c.end, c.score) for c in before.citations
+    ]
+
+    # The old library takes new writes in the new shape beside its old records.
+    note = tmp_path / "note.md"
+    note.write_text(
+        "---\ntitle: Council vote\ndate: 2024-04-01\n---\nThe city council of Utrecht "
+        "voted 23 to 14 to build a new bridge over the canal.\n",
+        encoding="utf-8",
+    )
+    assert old.ingest([note]).ok
+    vote = old.ask("How did the Utrecht council vote on the bridge?")
+    assert vote.citations and "23 to 14" in vote.citations[0].text
+    assert old.remove(article.id)
+    assert old.store.count_passages() == sum(a.passages for a in old.articles())
+    assert old.article_text(article.id) is None
+
+
+@pytest.mark.slow
+def test_listing_needs_no_chroma_and_follows_every_write(tmp_path: Path) -> None:
+    qa = NewsQA(data_dir=tmp_path / "lib")
+    assert qa.ingest([SEED_FILE]).ok
+    listing = tmp_path / "lib" / "listing" / "newsqa.json"
+    assert not listing.exists()  # a write removes it; the next listing writes it
+    listed = qa.articles()
+    assert listing.exists()
+
+    probe = (
+        "import sys\nfrom newsqa import NewsQA\n"
+        f"qa = NewsQA(data_dir={str(tmp_path / 'lib')!r})\n"
+        "print(len(qa.articles()), qa.articles()[0].id, 'chromadb' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert out == [str(len(listed)), listed[0].id, "False"]
+
+    assert qa.remove(listed[0].id)
+    assert not listing.exists()
+    assert NewsQA(data_dir=tmp_path / "lib").articles() == []
+    # A damaged file is not trusted: the store reads Chroma instead.
+    listing.write_text("{not json", encoding="utf-8")
+    assert NewsQA(data_dir=tmp_path / "lib").articles() == []

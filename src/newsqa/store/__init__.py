@@ -13,18 +13,27 @@ The package, one job per module:
   that lets the next writer clean up after a crash;
 - ``records``: how articles and passages are encoded as Chroma records (the one
   place to add a stored field);
-- ``sentences``: the embedded store's sentence vectors, beside Chroma;
+- ``sidecar``: the embedded store's sentence vectors and article texts, beside Chroma;
+- ``listing``: the article list as a file, so that listing needs no Chroma;
 - ``side``: collections other modules keep in the library (followed feeds).
 
 What is stored:
 
 - ``<name>_passages``: one record per passage (id ``article:index``), its MiniLM
-  vector (cosine space), its text, and its article's metadata (for filters);
-- ``<name>_articles``: one record per article with its full text (so every
-  citation can be checked against the source) and the mean of its passage vectors;
-- the sentence vectors of each passage (:mod:`newsqa.store.sentences`);
+  vector (cosine space), its offsets and sentences, and what filters select it by;
+  no text (it is its article's text between its offsets);
+- ``<name>_articles``: one record per article with its metadata and the mean of its
+  passage vectors, and its full text (so every citation can be checked against the
+  source): the record's document on a server, in the sidecar when embedded;
+- the sentence vectors of each passage (:mod:`newsqa.store.sidecar`);
 - ``<name>_feeds``: the feeds the library follows and the items it has seen
   (:mod:`newsqa.feeds`, through :mod:`newsqa.store.side`).
+
+Libraries written by earlier versions (passage texts and article metadata on each
+passage, article texts as Chroma documents) are read as they are, record by record.
+
+Nothing connects to Chroma until a method needs it; listing the articles of an
+embedded library usually does not (:mod:`newsqa.store.listing`).
 
 Writes are upserts, so a retried write never duplicates anything. Embedding is
 not the store's job: :mod:`newsqa.ingest` hands it vectors ready to write.
@@ -33,6 +42,8 @@ not the store's job: :mod:`newsqa.ingest` hands it vectors ready to write.
 from __future__ import annotations
 
 import base64
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import partial
@@ -46,11 +57,21 @@ from newsqa.settings import Settings
 from newsqa.store import records
 from newsqa.store.connection import Connection
 from newsqa.store.journal import Journal, WriterLock
-from newsqa.store.records import ArticleInfo, ArticleRecord, EmbeddedArticle, StoredPassage
-from newsqa.store.sentences import SentenceVectors
+from newsqa.store.listing import Listing
+from newsqa.store.records import (
+    ArticleInfo,
+    ArticleRecord,
+    ArticleView,
+    EmbeddedArticle,
+    StoredPassage,
+)
 from newsqa.store.side import SideCollection
+from newsqa.store.sidecar import Sidecar
 
 _PAGE = 5_000  # rows per read when reading the whole collection
+# Articles whose text and metadata a Store keeps in memory (passage reads rebuild
+# their text from them): the answers of a few questions' candidates, not a library.
+_VIEWS = 2_000
 
 
 class Store:
@@ -61,8 +82,12 @@ class Store:
         self.is_server = settings.chroma_url is not None
         lock = WriterLock(settings)
         self._conn = Connection(settings, lock.held)
-        self._journal = Journal(self._conn, lock)
-        self._sentences: SentenceVectors | None = None
+        self._sentences: Sidecar | None = None
+        self._listing: Listing | None = None
+        self._journal = Journal(self._conn, lock, None)
+        self._views: OrderedDict[str, ArticleView] = OrderedDict()
+        self._views_generation = ""
+        self._views_lock = threading.Lock()
         if not self.is_server:
             try:
                 settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -72,29 +97,38 @@ class Store:
                 ) from None
             except OSError as exc:
                 raise self._conn.failure("creating the data dir", exc) from None
-            self._sentences = SentenceVectors(
+            self._sentences = Sidecar(
                 settings.data_dir / "sentences" / f"{settings.collection}.sqlite3"
             )
-        # Under the lock: the first open of an empty store creates its collections.
-        with lock.held():
-            self._conn.call("opening the store", self._conn.open)
+            self._listing = Listing(settings.data_dir / "listing" / f"{settings.collection}.json")
+            self._journal.listing = self._listing
 
     # -- following other writers ---------------------------------------------------------
 
     def generation(self) -> str:
         """Changes whenever any process writes; cheap enough to call per question."""
+        if not self._conn.opened:
+            listed = self._listing.read() if self._listing is not None else None
+            if listed is not None:
+                return listed[0]
+            self._conn.call("opening the store", lambda: None)
         return self._conn.generation
 
     def stale(self) -> bool:
         """True if another process (or machine) wrote since we looked (one metadata read).
 
         Unlike :meth:`refresh` it changes nothing, so many threads may ask at once.
+        A store not opened yet has not looked: nothing it holds can be stale.
         """
+        if not self._conn.opened:
+            return False
         current = self._conn.call("checking for changes", self._conn.read_generation)
         return current != self._conn.generation
 
     def refresh(self) -> bool:
         """Reopen if another process (or machine) wrote since we looked. True if it did."""
+        if not self._conn.opened:
+            return False
         current = self._conn.call("checking for changes", self._conn.read_generation)
         if current == self._conn.generation:
             return False
@@ -131,27 +165,27 @@ class Store:
             return
         self._journal.note([e.article.id for e in batch])
         ids: list[str] = []
-        texts: list[str] = []
         metas: list[dict[str, Any]] = []
         rows: list[tuple[str, str, bytes]] = []
         for e in batch:
             for passage, sentences in zip(e.passages, e.sentence_vectors, strict=True):
                 ids.append(passage.id)
-                texts.append(passage.text)
                 # A server keeps them in the passage's metadata; embedded, in the sidecar.
                 in_meta = sentences if self._sentences is None else None
-                metas.append(records.passage_metadata(e.article, passage, in_meta, e.story))
+                metas.append(records.passage_metadata(e.article, passage, in_meta))
                 rows.append((passage.id, e.article.id, records.quantize(sentences)))
+        texts: list[str] | None = [e.article.text for e in batch]
         if self._sentences is not None:
-            sidecar = self._sentences
-            self._conn.call("writing sentence vectors", lambda: sidecar.put(rows))
+            sidecar, kept = self._sentences, [(e.article.id, e.article.text) for e in batch]
+            self._conn.call("writing sentence vectors", lambda: sidecar.put(rows, kept))
+            texts = None  # embedded: in the sidecar, not in Chroma (see records)
         vectors = np.concatenate([e.passage_vectors for e in batch]).astype(np.float32)
-        self._upsert("writing passages", "passages", ids, texts, metas, vectors)
+        self._upsert("writing passages", "passages", ids, None, metas, vectors)
         self._upsert(
             "writing articles",
             "articles",
             [e.article.id for e in batch],
-            [e.article.text for e in batch],
+            texts,
             [records.article_metadata(e) for e in batch],
             np.stack([e.vector for e in batch]).astype(np.float32),
         )
@@ -161,7 +195,7 @@ class Store:
         what: str,
         collection: str,
         ids: list[str],
-        documents: list[str],
+        documents: list[str] | None,
         metadatas: list[dict[str, Any]],
         vectors: np.ndarray,
     ) -> None:
@@ -173,7 +207,7 @@ class Store:
             def upsert(part: slice = part) -> None:
                 getattr(self._conn, collection).upsert(
                     ids=ids[part],
-                    documents=documents[part],
+                    documents=documents[part] if documents is not None else None,
                     metadatas=metadatas[part],
                     embeddings=vectors[part],
                 )
@@ -244,15 +278,71 @@ class Store:
         }
 
     def article_text(self, article_id: str) -> str | None:
+        view = self._article_views([article_id]).get(article_id)
+        return view.text if view is not None else None
+
+    def _texts(self, found: Any) -> list[str]:
+        """The texts of the articles of a Chroma ``get`` result, in its order: the
+        documents, or (embedded libraries since the sidecar kept them) the sidecar's."""
+        docs = [d or "" for d in found.get("documents") or [""] * len(found["ids"])]
+        elsewhere = [i for i, d in zip(found["ids"], docs, strict=True) if not d]
+        if elsewhere and self._sentences is not None:
+            sidecar = self._sentences
+            kept = self._conn.call("reading article texts", lambda: sidecar.texts(elsewhere))
+            docs = [d or kept.get(i, "") for i, d in zip(found["ids"], docs, strict=True)]
+        return docs
+
+    def _article_views(self, article_ids: Sequence[str]) -> dict[str, ArticleView]:
+        """The text and metadata of those of these articles that have a record; the
+        last few thousand read are kept (until the next write anywhere)."""
+        with self._views_lock:
+            if self._views_generation != self._conn.generation:
+                self._views.clear()
+                self._views_generation = self._conn.generation
+            out = {i: self._views[i] for i in article_ids if i in self._views}
+        missing = sorted({i for i in article_ids if i not in out})
+        if not missing:
+            return out
         found = self._conn.call(
-            "reading an article",
-            lambda: self._conn.articles.get(ids=[article_id], include=["documents"]),
+            "reading articles",
+            lambda: self._conn.articles.get(ids=missing, include=["documents", "metadatas"]),
         )
-        docs = found.get("documents") or []
-        return docs[0] if docs else None
+        read = {
+            i: records.article_view(i, text, dict(meta))
+            for i, text, meta in zip(
+                found["ids"], self._texts(found), found["metadatas"] or [], strict=True
+            )
+        }
+        with self._views_lock:
+            if self._views_generation == self._conn.generation:
+                self._views.update(read)
+                while len(self._views) > _VIEWS:
+                    self._views.popitem(last=False)
+        return out | read
 
     def list_articles(self) -> list[ArticleInfo]:
         """Every article, newest date first."""
+        return self.catalogue()[1]
+
+    def catalogue(self) -> tuple[str, list[ArticleInfo]]:
+        """(the generation, every article newest date first): embedded, from the listing
+        file when the last write has been listed already, without opening Chroma."""
+        if self._listing is None:
+            return self.generation(), self._read_articles()
+        if not self._conn.opened:
+            listed = self._listing.read()
+            if listed is not None:
+                return listed
+        with self._journal.lock.held_if_free() as locked:
+            # Under the lock no write can start, so what is read now is the list as of
+            # this generation; without it (a writer is busy), read and keep no file.
+            generation = self._conn.call("checking for changes", self._conn.read_generation)
+            infos = self._read_articles()
+            if locked:
+                self._listing.write(generation, infos)
+        return generation, infos
+
+    def _read_articles(self) -> list[ArticleInfo]:
         found = self._conn.call(
             "listing articles", lambda: self._conn.articles.get(include=["metadatas"])
         )
@@ -293,15 +383,16 @@ class Store:
             lambda: self._conn.articles.get(ids=ids, where=where, include=include),
         )
         metas = found["metadatas"] or []
-        docs = found["documents"] or [""] * len(metas)
+        docs = self._texts(found) if texts else [""] * len(metas)
         return {
             i: records.article_record(i, str(doc), dict(meta))
             for i, doc, meta in zip(found["ids"], docs, metas, strict=True)
         }
 
     def set_stories(self, labels: Mapping[str, str]) -> None:
-        """Give these articles (their records and passages) new story ids; inside
-        :meth:`writing`. A metadata update changes only the keys it names."""
+        """Give these articles new story ids; inside :meth:`writing`. A metadata update
+        changes only the keys it names. (Passages are read with their article's story:
+        the ``story`` that older libraries also kept on each passage is not read.)"""
         if not labels:
             return
         ids = list(labels)
@@ -311,18 +402,6 @@ class Store:
                 ids=ids, metadatas=[{"story": labels[i]} for i in ids]
             ),
         )
-        where: Any = records.by_articles(ids)
-        found = self._conn.call(
-            "reading passages", self._on_passages("get", where=where, include=["metadatas"])
-        )
-        pids = list(found["ids"])
-        stories: Any = [{"story": labels[str(m["article_id"])]} for m in found["metadatas"] or []]
-        for start in range(0, len(pids), self._conn.max_batch):
-            part = slice(start, start + self._conn.max_batch)
-            self._conn.call(
-                "updating passages",
-                self._on_passages("update", ids=pids[part], metadatas=stories[part]),
-            )
 
     # -- passages ------------------------------------------------------------------------
 
@@ -349,7 +428,7 @@ class Store:
             get = self._on_passages(
                 "get", ids=list(passage_ids[i : i + _PAGE]), include=["documents", "metadatas"]
             )
-            out += _passages(self._conn.call("reading passages", get))
+            out += self._passages(self._conn.call("reading passages", get))
         return out
 
     def _on_passages(self, method: str, **kwargs: Any) -> Callable[[], Any]:
@@ -366,7 +445,20 @@ class Store:
             ),
             _PAGE,
         ):
-            yield from _passages(found)
+            yield from self._passages(found)
+
+    def _passages(self, found: Any) -> list[StoredPassage]:
+        """StoredPassages from a Chroma ``get`` result (ids, documents, metadatas), in its
+        order. A passage whose article has no record (left by an interrupted write, and
+        about to be swept) is left out: it has no text to cite."""
+        metas = [dict(m) for m in found["metadatas"] or []]
+        docs = found.get("documents") or [None] * len(metas)
+        views = self._article_views([str(m["article_id"]) for m in metas])
+        return [
+            records.stored_passage(meta, views[str(meta["article_id"])], doc)
+            for doc, meta in zip(docs, metas, strict=True)
+            if str(meta["article_id"]) in views
+        ]
 
     def with_sentence_vectors(self, passages: Sequence[StoredPassage]) -> list[StoredPassage]:
         """``passages``, each with its sentence vectors where the store has them."""
@@ -425,14 +517,13 @@ class Store:
                 include=["documents", "metadatas", "distances"],
             ),
         )
-        distances = (got["distances"] or [[]])[0]
-        passages = _passages(
-            {
-                "documents": (got["documents"] or [[]])[0],
-                "metadatas": (got["metadatas"] or [[]])[0],
-            }
-        )
-        return [(sp, 1.0 - float(d)) for sp, d in zip(passages, distances, strict=True)]
+        rows = {
+            "ids": got["ids"][0],
+            "documents": (got["documents"] or [[]])[0],
+            "metadatas": (got["metadatas"] or [[]])[0],
+        }
+        distances = dict(zip(rows["ids"], (got["distances"] or [[]])[0], strict=True))
+        return [(sp, 1.0 - float(distances[sp.passage.id])) for sp in self._passages(rows)]
 
     # -- upgrades ------------------------------------------------------------------------
 
@@ -498,14 +589,6 @@ class Store:
                 if on_progress is not None:
                     on_progress(len(found["ids"]))
         return moved
-
-
-def _passages(found: Any) -> list[StoredPassage]:
-    """StoredPassages from a Chroma ``get`` result (ids, documents, metadatas)."""
-    return [
-        records.stored_passage(text, dict(meta))
-        for text, meta in zip(found["documents"] or [], found["metadatas"] or [], strict=True)
-    ]
 
 
 __all__ = [

@@ -5,42 +5,60 @@ server that is down) into one :class:`StoreError` that names the data dir or the
 URL. A failed call first reopens the client once and retries (every call newsqa
 makes is a read or an idempotent write), so a long-running app survives a server
 restart, or a stale embedded view, without being restarted itself.
+
+Nothing connects until the first call, and chromadb itself is imported then: a
+command that never reaches Chroma (``newsqa articles list`` answered from the
+listing file, :mod:`newsqa.store.listing`) does not pay for importing it.
 """
 
 from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
-
-import chromadb
-import chromadb.errors
-import httpx
-from chromadb.api.collection_configuration import CreateCollectionConfiguration
 
 from newsqa.errors import StoreError
 from newsqa.settings import Settings
 
+if TYPE_CHECKING:
+    import chromadb
+
 T = TypeVar("T")
 
-_COSINE: CreateCollectionConfiguration = {"hnsw": {"space": "cosine"}}
+# The embedded vector index writes itself to disk every this many records (Chroma's
+# default is 1,000). Until then the records wait in Chroma's log (the
+# ``embeddings_queue`` table, vectors and metadata), and every process that opens the
+# store replays them into its in-memory index: at 1,000 that replay was most of a cold
+# open (0.78 s of 0.80 s at 10k passages), and the log ~0.5 KB a passage on disk.
+SYNC_THRESHOLD = 100
 
-# Failures of the storage itself (as opposed to bugs in how we call it): these become
-# StoreError. Chroma reports SQLite trouble ("database or disk is full", "attempt to
-# write a readonly database") as InternalError; a server that is down as httpx errors.
-_STORAGE_ERRORS: tuple[type[Exception], ...] = (
-    chromadb.errors.ChromaError,
-    httpx.HTTPError,
-    sqlite3.Error,
-    OSError,
-)
-# On a server these mean "the connection or the server went away": worth one reconnect.
-# NotFoundError: a restarted server hands out new collection handles.
-_RECONNECT_ON: tuple[type[Exception], ...] = (httpx.TransportError, chromadb.errors.NotFoundError)
+
+@cache
+def _storage_errors() -> tuple[type[Exception], ...]:
+    """Failures of the storage itself (as opposed to bugs in how we call it): these
+    become StoreError. Chroma reports SQLite trouble ("database or disk is full",
+    "attempt to write a readonly database") as InternalError; a server that is down
+    as httpx errors."""
+    import chromadb.errors
+    import httpx
+
+    return (chromadb.errors.ChromaError, httpx.HTTPError, sqlite3.Error, OSError)
+
+
+@cache
+def _reconnect_on() -> tuple[type[Exception], ...]:
+    """On a server these mean "the connection or the server went away": worth one
+    reconnect. NotFoundError: a restarted server hands out new collection handles."""
+    import chromadb.errors
+    import httpx
+
+    return (httpx.TransportError, chromadb.errors.NotFoundError)
 
 
 def _reason(exc: BaseException | str) -> str:
@@ -90,6 +108,8 @@ class Connection:
         self.settings = settings
         self.is_server = settings.chroma_url is not None
         self._locked = locked
+        self._opening = threading.Lock()
+        self.opened = False
         self.generation = ""  # of this view: the stamp the store carried when read
         self.max_batch = 1
 
@@ -99,32 +119,45 @@ class Connection:
     def call(self, what: str, op: Callable[[], T]) -> T:
         """Run one store operation; storage failures become a StoreError saying ``what``.
 
-        A failure worth it gets one reopen and retry: on a server, a dropped
-        connection; embedded, a Chroma error from a stale view (e.g. a reader that
-        opened an empty store, after a writer was killed before its first flush:
-        "Error creating hnsw segment reader: Nothing found on disk").
+        The first call connects (under the writer lock: the first open of an empty
+        store creates its collections). A failure worth it gets one reopen and retry:
+        on a server, a dropped connection; embedded, a Chroma error from a stale view
+        (e.g. a reader that opened an empty store, after a writer was killed before
+        its first flush: "Error creating hnsw segment reader: Nothing found on disk").
         """
+        if not self.opened:
+            with self._opening:
+                if not self.opened:
+                    with self._locked():
+                        self._attempt("opening the store", self.open)
+        return self._attempt(what, op)
+
+    def _attempt(self, what: str, op: Callable[[], T]) -> T:
         try:
             return op()
-        except _STORAGE_ERRORS as exc:
+        except _storage_errors() as exc:
             if not self._worth_reopening(exc):
                 raise self.failure(what, exc) from exc
         try:
             with self._locked():
                 self.open()
             return op()
-        except _STORAGE_ERRORS as exc:
+        except _storage_errors() as exc:
             raise self.failure(what, exc) from exc
 
     def _worth_reopening(self, exc: Exception) -> bool:
+        import chromadb.errors
+
         if self.is_server:
-            return isinstance(exc, _RECONNECT_ON)
+            return isinstance(exc, _reconnect_on())
         return isinstance(exc, chromadb.errors.ChromaError) and not isinstance(
             exc,
             chromadb.errors.InvalidArgumentError,  # a bug in the call, not the store
         )
 
     def _client(self) -> chromadb.ClientAPI:
+        import chromadb
+
         chroma_settings = chromadb.Settings(anonymized_telemetry=False)
         if self.settings.chroma_url:
             url = urlparse(self.settings.chroma_url)
@@ -148,18 +181,16 @@ class Connection:
 
     def open(self) -> None:
         """(Re)connect and fetch fresh collection handles; call it holding the lock."""
+        import chromadb.api.client
+
         if not self.is_server:
             # The client caches one System per path; without clearing it a reopen
             # would hand back the same stale in-memory index.
             chromadb.api.client.SharedSystemClient.clear_system_cache()
         self.client = self._client()
         name = self.settings.collection
-        self.passages = self.client.get_or_create_collection(
-            f"{name}_passages", configuration=_COSINE, embedding_function=None
-        )
-        self.articles = self.client.get_or_create_collection(
-            f"{name}_articles", configuration=_COSINE, embedding_function=None
-        )
+        self.passages = self._collection(f"{name}_passages")
+        self.articles = self._collection(f"{name}_articles")
         if not self.is_server:
             # Chroma applies log entries a killed writer left unapplied on the first read,
             # i.e. a read may write: do it here, where the caller holds the writer lock.
@@ -168,6 +199,23 @@ class Connection:
         # Chroma's own limit on records per write (5,461 embedded; the server says its own).
         self.max_batch = self.client.get_max_batch_size()
         self.generation = self.read_generation()
+        self.opened = True
+
+    def _collection(self, name: str) -> Any:
+        """The collection ``name``, created if need be; embedded, with the index synced
+        to disk every :data:`SYNC_THRESHOLD` records (older libraries are switched to
+        it here: a setting of the collection, nothing is rewritten)."""
+        hnsw: Any = {"space": "cosine"}
+        if not self.is_server:
+            hnsw["sync_threshold"] = SYNC_THRESHOLD
+        collection = self.client.get_or_create_collection(
+            name, configuration={"hnsw": hnsw}, embedding_function=None
+        )
+        if not self.is_server:
+            current = (collection.configuration_json or {}).get("hnsw") or {}
+            if current.get("sync_threshold", SYNC_THRESHOLD) != SYNC_THRESHOLD:
+                collection.modify(configuration={"hnsw": {"sync_threshold": SYNC_THRESHOLD}})
+        return collection
 
     def read_meta(self) -> dict[str, Any]:
         """The passages collection's own metadata, as stored now (not as opened)."""

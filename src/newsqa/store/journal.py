@@ -4,7 +4,8 @@ Embedded Chroma is thread-safe but not process-safe, so every write holds an
 exclusive file lock (``write.lock`` in the data dir) and works on a fresh view of
 the store (a stale in-memory index must never be written back). Vectors are
 computed before the lock is taken, so it is held for the database write only.
-A Chroma server needs no lock.
+A Chroma server needs no lock. Each write also first removes the listing file
+(:mod:`newsqa.store.listing`), so that file never outlives the state it lists.
 
 Each write stamps a new *generation* on the passages collection's metadata;
 readers compare it before each question and reopen when it changed, which is
@@ -31,11 +32,12 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from newsqa.errors import StoreError
 from newsqa.settings import Settings
 from newsqa.store.connection import Connection, failure
+from newsqa.store.listing import Listing
 
 
 class WriterLock:
@@ -63,13 +65,31 @@ class WriterLock:
         finally:
             self._lock.release()
 
+    @contextmanager
+    def held_if_free(self) -> Iterator[bool]:
+        """The lock if no one holds it (True), else nothing (False); never waits.
+        False too where this thread holds it already: it is in the middle of a write."""
+        if self._lock is None or self._lock.is_locked:
+            yield False
+            return
+        try:
+            self._lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._lock.release()
+
 
 class Journal:
     """The generation stamp and the note of pending writes, and the write protocol."""
 
-    def __init__(self, conn: Connection, lock: WriterLock) -> None:
+    def __init__(self, conn: Connection, lock: WriterLock, listing: Listing | None) -> None:
         self.conn = conn
         self.lock = lock
+        self.listing = listing
         self._pending: list[str] = []  # article ids the current write touches
 
     def stamp(self, pending: Sequence[str] = ()) -> None:
@@ -100,6 +120,11 @@ class Journal:
         """Hold the lock on a fresh view; ``recover(noted ids)`` first; stamp after."""
         with self.lock.held():
             self._pending = []
+            if self.listing is not None:
+                try:
+                    self.listing.remove()
+                except OSError as exc:
+                    raise failure(self.conn.settings, "updating the article list", exc) from None
             if not self.conn.is_server:
                 # Reopen only when another process wrote since our own last stamp:
                 # reopening reloads the whole vector index, which grows with the

@@ -1,20 +1,26 @@
 """What the store writes for an article and its passages, and how it reads them back.
 
 The one place that knows the record layout. To store a new article field, add
-it to :func:`article_fields` (it then lands on the article record and on each of
-its passages, where filters and BM25 can see it) and read it back in
-:func:`article_info` / :func:`stored_passage`.
+it to :func:`article_fields` (it lands on the article record) and read it back in
+:func:`article_info` / :func:`stored_passage`; a field that filters or sweeps
+select passages by goes in :func:`passage_fields` too.
+
+An article record holds the article's metadata, and its text: as the Chroma
+document on a server, in the sidecar when embedded (:mod:`newsqa.store.sidecar`).
+A passage record holds no text and no copy of its article's title, source, date
+or story: its text is its article's text between its offsets, and the rest is
+read from the article record with it (:class:`ArticleView`). Libraries written
+before that have both on each passage; they are read as they are.
 
 Chroma metadata values must be scalars, so structured values are flattened:
 sentence offsets as ``"s-e;s-e"``, dates also as an int (Chroma compares numbers
 only), resolved relative dates as ``"s-e=YYYY-MM-DD/granularity;..."``, a story's
-MinHash signature as base64 (``minhash``, on the article record only). The story
-id (``story``) is on the article record and on each passage; records written
-before stories existed have none and read as their own story. Sentence vectors
-are int8 (x127, cosines within ~0.01 of fp32); the embedded store keeps them as
-bytes in a sidecar (:mod:`newsqa.store.sentences`), a Chroma server as base64
-text in the passage's metadata (``sentence_vectors``), which is also where
-libraries written before the sidecar have them.
+MinHash signature as base64 (``minhash``, on the article record only). Records
+written before stories existed have no ``story`` and read as their own story.
+Sentence vectors are int8 (x127, cosines within ~0.01 of fp32); the embedded
+store keeps them as bytes in the sidecar, a Chroma server as base64 text in the
+passage's metadata (``sentence_vectors``), which is also where libraries written
+before the sidecar have them.
 """
 
 from __future__ import annotations
@@ -123,14 +129,40 @@ def fitting(vectors: np.ndarray | None, passage: Passage) -> np.ndarray | None:
 
 
 def article_fields(article: Article) -> dict[str, Any]:
-    """The article's metadata, on its record and on each of its passages."""
+    """The article's metadata, on its record."""
     return {
         "title": article.title,
         "date": article.date or "",
-        "date_int": article.date_int,
         "source": article.source,
-        "origin": article.origin,
+        **passage_fields(article),
     }
+
+
+def passage_fields(article: Article) -> dict[str, Any]:
+    """What passages are selected by, on each passage too: the date (filters) and the
+    origin (``Store.delete_orphans``)."""
+    return {"date_int": article.date_int, "origin": article.origin}
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """What a passage read needs of its article record: the text and the metadata."""
+
+    text: str
+    title: str
+    date: str | None
+    source: str
+    story: str
+
+
+def article_view(article_id: str, text: str, meta: dict[str, Any]) -> ArticleView:
+    return ArticleView(
+        text,
+        str(meta["title"]),
+        str(meta["date"]) or None,
+        str(meta["source"]),
+        str(meta.get("story") or article_id),
+    )
 
 
 def article_metadata(embedded: EmbeddedArticle) -> dict[str, Any]:
@@ -189,21 +221,20 @@ def _decode_spans(value: str) -> tuple[Span, ...]:
 
 
 def passage_metadata(
-    article: Article,
-    passage: Passage,
-    sentence_vectors: np.ndarray | None = None,
-    story: str = "",
+    article: Article, passage: Passage, sentence_vectors: np.ndarray | None = None
 ) -> dict[str, Any]:
     """A passage's metadata; ``sentence_vectors`` only where they travel in it (server)."""
+    if passage.text != article.text[passage.start : passage.end]:
+        # Stored passages keep no text of their own: it must be the article's, exactly.
+        raise ValueError(f"passage {passage.id} is not its article's text at its offsets")
     meta = {
-        **article_fields(article),
+        **passage_fields(article),
         "article_id": article.id,
         "index": passage.index,
         "start": passage.start,
         "end": passage.end,
         "sentences": _encode_spans(passage.sentences),
         "dates": pack_dates(passage.dates),
-        "story": story or article.id,
     }
     if sentence_vectors is not None:
         meta[SENTENCE_VECTORS] = pack_vectors(sentence_vectors)
@@ -211,16 +242,22 @@ def passage_metadata(
 
 
 def stored_passage(
-    text: str, meta: dict[str, Any], sentence_vectors: np.ndarray | None = None
+    meta: dict[str, Any],
+    article: ArticleView,
+    own_text: str | None = None,
+    sentence_vectors: np.ndarray | None = None,
 ) -> StoredPassage:
-    """A passage from its text and metadata; its sentence vectors from the metadata
-    when they are there, else ``sentence_vectors`` (the sidecar's)."""
+    """A passage from its metadata and its article; its text is the article's between
+    its offsets, or ``own_text`` (older libraries stored it with the passage). Its
+    sentence vectors come from the metadata when they are there, else
+    ``sentence_vectors`` (the sidecar's)."""
+    start, end = int(meta["start"]), int(meta["end"])
     passage = Passage(
         article_id=str(meta["article_id"]),
         index=int(meta["index"]),
-        start=int(meta["start"]),
-        end=int(meta["end"]),
-        text=text,
+        start=start,
+        end=end,
+        text=own_text if own_text else article.text[start:end],
         sentences=_decode_spans(str(meta["sentences"])),
         dates=unpack_dates(str(meta.get("dates") or "")),
     )
@@ -228,11 +265,11 @@ def stored_passage(
     vectors = unpack_vectors(str(packed)) if packed else sentence_vectors
     return StoredPassage(
         passage,
-        str(meta["title"]),
-        str(meta["date"]) or None,
-        str(meta["source"]),
+        article.title,
+        article.date,
+        article.source,
         fitting(vectors, passage),
-        story=str(meta.get("story") or passage.article_id),
+        story=article.story,
     )
 
 

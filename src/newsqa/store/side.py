@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import chromadb.errors
-
 from newsqa.store.connection import Connection
 
 
@@ -29,6 +27,8 @@ class SideCollection:
         """The metadata of the records ``where`` selects; none before the first write."""
 
         def read() -> list[dict[str, Any]]:
+            import chromadb.errors
+
             try:
                 collection = self._conn.client.get_collection(self.name)
             except chromadb.errors.NotFoundError:

@@ -1,0 +1,63 @@
+"""The article list as a file beside Chroma, so that listing needs no Chroma at all.
+
+``newsqa articles list`` in a fresh process spent most of its time importing
+chromadb and opening the store (2.6 s at 10k passages). The list is small and
+changes only when the library does, so the embedded store keeps a copy in
+``data_dir/listing/<collection>.json`` with the generation it was read at.
+
+The file is trusted only because of how it is kept: every write removes it, under
+the writer lock, before it changes anything (:meth:`Journal.writing`), and it is
+written only by a reader holding that lock, from what it read under it. So a file
+that exists is the list as of the last write; after a write (or a crash midway)
+there is none until the next listing reads Chroma and writes it again. A Chroma
+server's library has no such file: other machines write to it without our lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import astuple
+from pathlib import Path
+
+from newsqa.store.records import ArticleInfo
+
+_FORMAT = 1
+
+
+class Listing:
+    """The listing file of one collection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> tuple[str, list[ArticleInfo]] | None:
+        """(generation, articles) as of the last write, or None when there is no file."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if data.get("format") != _FORMAT:
+                return None
+            return str(data["generation"]), [ArticleInfo(*row) for row in data["articles"]]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None  # none yet, or unreadable: the store reads Chroma instead
+
+    def write(self, generation: str, articles: Sequence[ArticleInfo]) -> None:
+        """Replace the file (call it holding the writer lock). Best effort: a file that
+        cannot be written only means the next listing reads Chroma again."""
+        data = {
+            "format": _FORMAT,
+            "generation": generation,
+            "articles": [astuple(a) for a in articles],
+        }
+        part = self.path.with_suffix(f".{os.getpid()}.part")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            part.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            part.replace(self.path)  # atomic: a reader sees the old file or the new one
+        except OSError:
+            part.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        """Before a write changes anything (holding the writer lock)."""
+        self.path.unlink(missing_ok=True)
