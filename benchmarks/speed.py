@@ -30,6 +30,11 @@ How to run
     .venv/bin/python benchmarks/speed.py --sizes 100000 --baseline-fraction 0.05
     .venv/bin/python benchmarks/speed.py --sizes 10000 --reuse   # query figures only,
                                                           # on a store built earlier
+    .venv/bin/python benchmarks/speed.py --sizes 10000 \
+        --compare benchmarks/results/speed-news-minilm-10000.json \
+        --before /tmp/newsqa-old --before-store OLD_DATA_DIR
+        # prints each headline figure beside the earlier run's; the cold starts also run
+        # the older code (a checkout, e.g. `git archive`) on its own library, interleaved
 
 Every figure is a median (or p95) over repeats, next to a baseline measured in
 the same run, with the load average recorded; the machine is shared, so read the
@@ -503,22 +508,35 @@ def _run_cold(cmd: list[str], env: dict[str, str] | None) -> tuple[float, float,
 
 
 def measure_cold(
-    data_dir: Path, collection: str, question: str, runs: int, before: Path | None = None
+    data_dir: Path,
+    collection: str,
+    question: str,
+    runs: int,
+    before: Path | None = None,
+    before_store: Path | None = None,
 ) -> dict[str, Any]:
     """``newsqa ask`` and ``newsqa articles list`` as fresh processes, interleaved: wall
     time and each child's own peak RSS; with ``before`` (a checkout of older newsqa
-    code), the same commands run on that code too, in the same rounds."""
-    base = [sys.executable, "-m", "newsqa", "--data-dir", str(data_dir), "--collection", collection]
-    commands = {"ask": [*base, "ask", question, "--json"], "list": [*base, "articles", "list"]}
-    versions: dict[str, dict[str, str] | None] = {"now": None}
+    code), the same commands run on that code too, in the same rounds: on
+    ``before_store`` if given (a library that code wrote), else on ``data_dir``."""
+
+    def commands(library: Path) -> dict[str, list[str]]:
+        base = [sys.executable, "-m", "newsqa", "--data-dir", str(library)]
+        base += ["--collection", collection]
+        return {"ask": [*base, "ask", question, "--json"], "list": [*base, "articles", "list"]}
+
+    versions: dict[str, tuple[dict[str, str] | None, dict[str, list[str]]]] = {
+        "now": (None, commands(data_dir))
+    }
     if before is not None:
-        versions["before"] = {**os.environ, "PYTHONPATH": str(before.resolve() / "src")}
+        env = {**os.environ, "PYTHONPATH": str(before.resolve() / "src")}
+        versions["before"] = (env, commands(before_store or data_dir))
     figures: dict[str, dict[str, list[float]]] = {
-        f"{v}/{c}": {"wall": [], "peak": [], "total": []} for v in versions for c in commands
+        f"{v}/{c}": {"wall": [], "peak": [], "total": []} for v in versions for c in ("ask", "list")
     }
     for _ in range(runs):
-        for version, env in versions.items():
-            for name, cmd in commands.items():
+        for version, (env, cmds) in versions.items():
+            for name, cmd in cmds.items():
                 wall, peak, out = _run_cold(cmd, env)
                 row = figures[f"{version}/{name}"]
                 row["wall"].append(wall)
@@ -669,10 +687,51 @@ def run_size(args: argparse.Namespace, size: int) -> dict[str, Any]:
     if args.cold:
         log(f"cold `newsqa ask` and `articles list` x {args.cold}")
         result["cold"] = measure_cold(
-            stores["minilm"], "newsqa", QUESTIONS[0], args.cold, args.before
+            stores["minilm"], "newsqa", QUESTIONS[0], args.cold, args.before, args.before_store
         )
     result["load_after"] = load_str()
     return result
+
+
+def headline(r: dict[str, Any]) -> dict[str, float | None]:
+    """The figures issue 12 asks about, from one size's results (None where absent)."""
+
+    def get(*keys: str) -> float | None:
+        node: Any = r
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
+                return None
+            node = node[key]
+        return float(node)
+
+    int8 = next((q for label, q in r.get("query", {}).items() if "int8" in label), None)
+    return {
+        "on disk, KB a passage": (get("disk", "newsqa", "per_passage") or 0) / 1e3 or None,
+        "ingest, newsqa / raw encode": get("ingest", "pair_ratios", "newsqa / raw"),
+        "warm ask p50 ms (int8 questions)": (
+            float(int8["latency"]["no filter"]["total"]["p50_ms"]) if int8 else None
+        ),
+        "cold ask s": get("cold", "now/ask", "wall_s_median"),
+        "cold ask peak RSS MiB": get("cold", "now/ask", "peak_rss_mib_median"),
+        "cold articles list s": get("cold", "now/list", "wall_s_median"),
+    }
+
+
+def print_comparison(earlier_path: Path, r: dict[str, Any]) -> None:
+    earlier = json.loads(earlier_path.read_text())
+    then, now = headline(earlier), headline(r)
+    commit = (earlier.get("provenance") or {}).get("commit") or "?"
+    rows = [
+        [
+            name,
+            "-" if then[name] is None else f"{then[name]:.2f}",
+            "-" if now[name] is None else f"{now[name]:.2f}",
+            "-" if not (then[name] and now[name]) else f"{now[name] / then[name]:.2f}x",
+        ]
+        for name in now
+    ]
+    print(f"\nBefore ({earlier_path.name}, commit {str(commit)[:7]}) and now")
+    print(table(["figure", "before", "now", "now / before"], rows))
 
 
 def print_query(label: str, q: dict[str, Any]) -> None:
@@ -796,7 +855,7 @@ def run_store(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.cold:
         result["cold"] = measure_cold(
-            args.store, args.collection, QUESTIONS[0], args.cold, args.before
+            args.store, args.collection, QUESTIONS[0], args.cold, args.before, args.before_store
         )
     result["load_after"] = load_str()
     print(
@@ -841,6 +900,16 @@ def main() -> None:
         help="a checkout of older newsqa code: cold starts run on it too, interleaved",
     )
     parser.add_argument(
+        "--before-store",
+        type=Path,
+        help="the library the --before code's cold starts run on (default: the new one)",
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="an earlier results JSON of the same size: its headline figures beside these",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="reuse the store and ingest figures of an earlier run at this same commit",
@@ -870,6 +939,8 @@ def main() -> None:
         result["machine"] = info
         result["embedder"] = args.embedder
         print_size(result)
+        if args.compare:
+            print_comparison(args.compare, result)
         path = save_json(f"speed-{args.corpus}-{args.embedder}-{size}.json", result)
         log(f"wrote {path}")
 
