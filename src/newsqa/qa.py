@@ -410,41 +410,13 @@ class NewsQA:
         ``history`` is the conversation so far as (question, answer text) pairs;
         follow-ups such as "What did she say?" are resolved against it.
         """
-        encoding = self._encode_ahead(question, history)
-        try:
-            from newsqa.answering import refusal
+        from newsqa.answering import refusal
 
-            filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
-            if self._empty():
-                question = clean_question(question, self.settings.max_question_chars)
-                return refusal(question, "the library is empty; ingest some articles first")
-        finally:
-            if encoding is not None:
-                encoding.join()  # never leave a model half loaded behind an error
+        filters = Filters(date_from, date_to, tuple(article_ids) if article_ids else None)
+        if self._empty():
+            question = clean_question(question, self.settings.max_question_chars)
+            return refusal(question, "the library is empty; ingest some articles first")
         return self.chain(k, filters, mode).invoke({"question": question, "history": history})
-
-    def _encode_ahead(self, question: str, history: History | None) -> threading.Thread | None:
-        """In a process that has not loaded the question model yet (a cold ``newsqa
-        ask``), load it and encode the question on a second thread while this one
-        imports and opens the store: most of either is native code that leaves the
-        other core free. Retrieval then finds the vector in the model's cache.
-        Only for a question that needs no rewriting; errors are left to the ask."""
-        if history or "embeddings" in vars(self):
-            return None
-        try:
-            text = clean_question(question, self.settings.max_question_chars)
-        except QuestionError:
-            return None
-
-        def encode() -> None:
-            try:
-                self.embeddings.query_vector(text)
-            except Exception:  # the ask itself loads the model, and reports what failed
-                return
-
-        thread = threading.Thread(target=encode, name="newsqa-encode-ahead", daemon=True)
-        thread.start()
-        return thread
 
     def _empty(self) -> bool:
         with self._reading():
