@@ -83,8 +83,12 @@ class Store:
         lock = WriterLock(settings)
         self._conn = Connection(settings, lock.held)
         self._sentences: Sidecar | None = None
-        self._listing: Listing | None = None
-        self._journal = Journal(self._conn, lock, None)
+        self._listing = (
+            None
+            if self.is_server
+            else Listing(settings.data_dir / "listing" / f"{settings.collection}.json")
+        )
+        self._journal = Journal(self._conn, lock, self._listing)
         self._views: OrderedDict[str, ArticleView] = OrderedDict()
         self._views_generation = ""
         self._views_lock = threading.Lock()
@@ -100,8 +104,6 @@ class Store:
             self._sentences = Sidecar(
                 settings.data_dir / "sentences" / f"{settings.collection}.sqlite3"
             )
-            self._listing = Listing(settings.data_dir / "listing" / f"{settings.collection}.json")
-            self._journal.listing = self._listing
 
     # -- following other writers ---------------------------------------------------------
 

@@ -31,14 +31,22 @@ class Listing:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # The last file parsed, by identity: a store asks for the generation and then
+        # the list, and the app asks on every rerun; a replaced file is a new inode.
+        self._parsed: tuple[tuple[int, int, int], str, tuple[ArticleInfo, ...]] | None = None
 
     def read(self) -> tuple[str, list[ArticleInfo]] | None:
         """(generation, articles) as of the last write, or None when there is no file."""
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("format") != _FORMAT:
-                return None
-            return str(data["generation"]), [ArticleInfo(*row) for row in data["articles"]]
+            stat = self.path.stat()
+            key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if self._parsed is None or self._parsed[0] != key:
+                data = json.loads(self.path.read_text(encoding="utf-8"))
+                if data.get("format") != _FORMAT:
+                    return None
+                articles = tuple(ArticleInfo(*row) for row in data["articles"])
+                self._parsed = (key, str(data["generation"]), articles)
+            return self._parsed[1], list(self._parsed[2])
         except (OSError, ValueError, TypeError, KeyError):
             return None  # none yet, or unreadable: the store reads Chroma instead
 
