@@ -194,6 +194,12 @@ class LoadResult:
     # Websocket messages from the server per question asked (page loads included): each
     # is a change the browser re-renders, which is what the tabs spend their CPU on.
     messages_per_question: float = 0.0
+    # Each session's first question is typed the moment the library has loaded, when
+    # every tab draws the whole page at once; the later ones are the steady state.
+    first_answer_p50: float = 0.0
+    first_answer_p95: float = 0.0
+    later_answer_p50: float = 0.0
+    later_answer_p95: float = 0.0
 
 
 # -- the app server ------------------------------------------------------------------------
@@ -524,6 +530,8 @@ def run_load(
         load = load_str()
     asked = [a for s in sessions for a in s.asked]
     answers = [a.answer_s for a in asked if a.answer_s is not None]
+    first = [s.asked[0].answer_s for s in sessions if s.asked and s.asked[0].answer_s is not None]
+    later = [a.answer_s for s in sessions for a in s.asked[1:] if a.answer_s is not None]
     shown = [a.shown_s for a in asked if a.shown_s is not None]
     waits = [a.input_wait_s for s in sessions for a in s.asked[1:]]
     errors = sum(
@@ -550,6 +558,10 @@ def run_load(
         problems=[p for s in sessions for p in s.problems],
         load_start=load_start,
         messages_per_question=sum(s.messages for s in sessions) / max(len(asked), 1),
+        first_answer_p50=median(first),
+        first_answer_p95=percentile(first, 95),
+        later_answer_p50=median(later),
+        later_answer_p95=percentile(later, 95),
     )
     return result, sessions, log_path.read_text(errors="replace")
 
@@ -967,6 +979,8 @@ def cmd_load(args: argparse.Namespace) -> None:
             r.errors,
             r.answer_p50,
             r.answer_p95,
+            f"{r.first_answer_p50:.2f} / {r.first_answer_p95:.2f}",
+            f"{r.later_answer_p50:.2f} / {r.later_answer_p95:.2f}",
             r.shown_p50,
             r.shown_p95,
             f"{r.server_cpu:.0%}",
@@ -988,6 +1002,8 @@ def cmd_load(args: argparse.Namespace) -> None:
                 "errors",
                 "answer p50 s",
                 "answer p95 s",
+                "1st question p50 / p95 s",
+                "later p50 / p95 s",
                 "shown p50 s",
                 "shown p95 s",
                 "server CPU",
