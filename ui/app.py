@@ -15,9 +15,7 @@ are kept in step by the store's file lock and generation stamp.
 Every question is kept from the moment it is submitted: the chat input's
 callback queues it and starts its job, and each run only shows the conversation
 and waits on its oldest unanswered question, ``POLL_S`` at a time, so that a new
-interaction interrupts the wait. A question reruns the chat alone (a fragment),
-not the sidebar: with many tabs on one machine, what the browsers re-render on
-each run is most of what an answer waits for.
+question interrupts the wait and shows at once.
 """
 
 from __future__ import annotations
@@ -625,19 +623,17 @@ def welcome(catalog: Catalog) -> None:
 
 def chat(catalog: Catalog, settings: Settings) -> dict[int, Slot]:
     """The conversation as it stands; returns a slot per unanswered turn, by ``id(turn)``."""
-    # Pinned to the bottom of the page, as Streamlit places a chat input drawn at the top
-    # level; drawn in a fragment, it would otherwise stay where it was drawn.
-    with st.bottom:
-        st.chat_input(
-            "Ask about your articles…",
-            key="chat_input",
-            max_chars=settings.max_question_chars,
-            on_submit=submit_chat,
-            # Takes the next question once the run that keeps this one has finished:
-            # Streamlit delivers one chat value per run, so a second question sent before
-            # that run starts would replace the first.
-            submit_mode="disable",
-        )
+    header()
+    st.chat_input(
+        "Ask about your articles…",
+        key="chat_input",
+        max_chars=settings.max_question_chars,
+        on_submit=submit_chat,
+        # Takes the next question once the run that keeps this one has finished:
+        # Streamlit delivers one chat value per run, so a second question sent before
+        # that run starts would replace the first.
+        submit_mode="disable",
+    )
     conversation: Conversation = st.session_state.conversation
     if not conversation.turns:
         welcome(catalog)
@@ -671,8 +667,6 @@ def follow_jobs(
         show_waiting(turn, slots[id(turn)])
     while True:
         upload: Upload | None = st.session_state.upload
-        if upload is not None and upload_slot is None:
-            st.rerun()  # a run of the chat alone: the whole page shows the upload
         if upload is not None and upload.finished:
             finish_upload(upload)  # reruns, so the library lists the new articles
         if upload is not None and upload_slot is not None:
@@ -692,29 +686,6 @@ def follow_jobs(
             upload.wait(POLL_S)
         elif not waiting.wait(POLL_S):
             show_waiting(waiting, slots[id(waiting)])
-
-
-def conversation(
-    qa: NewsQA,
-    catalog: Catalog,
-    settings: Settings,
-    work: Workers,
-    upload_slot: DeltaGenerator | None = None,
-) -> None:
-    """The chat: the conversation drawn, then its questions answered (and a running
-    upload followed, when there is a slot for its progress)."""
-    slots = chat(catalog, settings)
-    follow_jobs(qa, work, slots, upload_slot)
-
-
-# The chat as a fragment: a question (or an example button) reruns only the chat, not
-# the sidebar. Every element a run sends is re-rendered by the browser, and with many
-# tabs on one machine the browsers' rendering is what answers wait for (issue 14).
-# Nothing changes for the guarantees in ``newsqa_jobs``: the chat input's callback
-# still keeps the question before the run, and a sidebar interaction is a full rerun,
-# which stops a chat run as before. Only a full run follows an upload (its progress is
-# in the sidebar): a chat-only run that meets one hands over with a full rerun.
-conversation_fragment = st.fragment(conversation)
 
 
 def main() -> None:
@@ -748,14 +719,8 @@ def main() -> None:
         st.stop()
     work = workers()
     upload_slot = sidebar(qa, catalog, settings, work)
-    header()
-    if st.session_state.upload is None:
-        conversation_fragment(qa, catalog, settings, work)
-    else:
-        # A question typed during an upload must stop the run that follows the upload,
-        # so the chat input is part of the page, not of a fragment: a fragment's own
-        # rerun would wait for the run in progress to end.
-        conversation(qa, catalog, settings, work, upload_slot)
+    slots = chat(catalog, settings)
+    follow_jobs(qa, work, slots, upload_slot)
 
 
 if __name__ == "__main__":  # Streamlit runs the script as __main__; importing it runs nothing
