@@ -1,8 +1,8 @@
 """The chat app under many users, and with a large library: before and after, one run.
 
-Two measurements (issue 14), each against this tree and, with ``--baseline REV``,
-against the app and library code of REV (exported with ``git archive`` under
-``benchmarks/out/app-load/``) in the same run, so that both see the same load:
+Two measurements (issue 14), each against this tree and, with ``--baseline REV ...``,
+against the app and library code of each REV (exported with ``git archive`` under
+``benchmarks/out/app-load/``) in the same run, so that all see the same load:
 
 ``load``   ``streamlit run ui/app.py`` over a library. N Chromium sessions (one
            browser, a context each, so each is its own Streamlit session) open the
@@ -13,7 +13,10 @@ against the app and library code of REV (exported with ``git archive`` under
            answered; seconds from Enter to the question on screen and to its answer
            (p50/p95); the CPU used over the run by the app server, by the harness
            (Chromium, Playwright and this script) and by everything else, as shares
-           of the machine; the load average. The variants alternate per N.
+           of the machine; the websocket messages the pages received per question
+           (each one a change the browser renders: with many tabs on two cores the
+           tabs' rendering is most of the machine); the load average. The variants
+           alternate per N.
 ``rerun``  The server time of one rerun of the app with a large library, from
            ``streamlit.testing.v1.AppTest`` in a child process per variant: the
            script's own run time (measured inside that process around the app's
@@ -164,6 +167,7 @@ class SessionResult:
     # by an answer (holding the expected text, when one is given).
     kept: int = 0
     problems: list[str] = field(default_factory=list)
+    messages: int = 0  # websocket messages the page received from the server
 
 
 @dataclass
@@ -187,6 +191,15 @@ class LoadResult:
     wall_s: float
     problems: list[str]
     load_start: str = ""  # ... and before the server started
+    # Websocket messages from the server per question asked (page loads included): each
+    # is a change the browser re-renders, which is what the tabs spend their CPU on.
+    messages_per_question: float = 0.0
+    # Each session's first question is typed the moment the library has loaded, when
+    # every tab draws the whole page at once; the later ones are the steady state.
+    first_answer_p50: float = 0.0
+    first_answer_p95: float = 0.0
+    later_answer_p50: float = 0.0
+    later_answer_p95: float = 0.0
 
 
 # -- the app server ------------------------------------------------------------------------
@@ -354,6 +367,10 @@ async def _follow(page: Any, record: Asked, t0: float) -> None:
         record.answer_s = time.perf_counter() - t0
 
 
+def _count(counter: list[int]) -> None:
+    counter[0] += 1
+
+
 async def run_session(
     browser: Any,
     url: str,
@@ -368,6 +385,8 @@ async def run_session(
 
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
     page = await context.new_page()
+    received = [0]
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda _: _count(received)))
     gave_up = ""
     try:
         asked: list[Asked] = []
@@ -410,6 +429,7 @@ async def run_session(
             await page.wait_for_timeout(300)
             transcript = await page.evaluate(TRANSCRIPT_JS)
         result = check_transcript(asked, transcript, questions)
+        result.messages = received[0]
         if gave_up:
             result.problems.append(gave_up)
         if result.problems and evidence is not None:
@@ -510,6 +530,8 @@ def run_load(
         load = load_str()
     asked = [a for s in sessions for a in s.asked]
     answers = [a.answer_s for a in asked if a.answer_s is not None]
+    first = [s.asked[0].answer_s for s in sessions if s.asked and s.asked[0].answer_s is not None]
+    later = [a.answer_s for s in sessions for a in s.asked[1:] if a.answer_s is not None]
     shown = [a.shown_s for a in asked if a.shown_s is not None]
     waits = [a.input_wait_s for s in sessions for a in s.asked[1:]]
     errors = sum(
@@ -535,6 +557,11 @@ def run_load(
         wall_s=wall,
         problems=[p for s in sessions for p in s.problems],
         load_start=load_start,
+        messages_per_question=sum(s.messages for s in sessions) / max(len(asked), 1),
+        first_answer_p50=median(first),
+        first_answer_p95=percentile(first, 95),
+        later_answer_p50=median(later),
+        later_answer_p95=percentile(later, 95),
     )
     return result, sessions, log_path.read_text(errors="replace")
 
@@ -579,19 +606,22 @@ class Variant:
     library: Path  # the library it runs over
 
 
-def variants(library: str, baseline: str | None) -> list[Variant]:
-    """This tree over ``library``; with ``baseline``, that revision too, over the library
-    its own code wrote (``build NAME --revision REV``) if there is one, else over the
-    same library."""
+def variants(library: str, baselines: Sequence[str] = ()) -> list[Variant]:
+    """This tree over ``library``; and each of ``baselines``, over the library its own
+    code wrote (``build NAME --revision REV``) if there is one, else over the same
+    library. A baseline named by a branch is named with its commit too (``main =
+    35f84bd``): the branch moves, the figures stay with the commit."""
     out = [Variant("this tree", ROOT, library_path(library))]
-    if baseline:
+    for baseline in baselines:
+        sha = short_sha(baseline)
         own = revision_library(library, baseline)
         if (own / "complete").exists():
             data_dir = own
         else:
             data_dir = out[0].library
             log(f"{baseline} reads the library this tree wrote ({data_dir})")
-        out.append(Variant(f"{baseline} (before)", export_revision(baseline), data_dir))
+        name = baseline if sha.startswith(baseline) else f"{baseline} = {sha}"
+        out.append(Variant(f"{name} (before)", export_revision(baseline), data_dir))
     return out
 
 
@@ -937,7 +967,8 @@ def cmd_load(args: argparse.Namespace) -> None:
                 log(
                     f"  kept {result.kept}/{result.asked}, answer p50 {result.answer_p50:.2f} s "
                     f"p95 {result.answer_p95:.2f} s, server {result.server_cpu:.0%} harness "
-                    f"{result.harness_cpu:.0%}"
+                    f"{result.harness_cpu:.0%}, {result.messages_per_question:.0f} messages "
+                    "per question"
                 )
     rows = [
         [
@@ -948,11 +979,14 @@ def cmd_load(args: argparse.Namespace) -> None:
             r.errors,
             r.answer_p50,
             r.answer_p95,
+            f"{r.first_answer_p50:.2f} / {r.first_answer_p95:.2f}",
+            f"{r.later_answer_p50:.2f} / {r.later_answer_p95:.2f}",
             r.shown_p50,
             r.shown_p95,
             f"{r.server_cpu:.0%}",
             f"{r.harness_cpu:.0%}",
             f"{r.other_cpu:.0%}",
+            round(r.messages_per_question),
             r.load,
         ]
         for r in runs
@@ -968,38 +1002,42 @@ def cmd_load(args: argparse.Namespace) -> None:
                 "errors",
                 "answer p50 s",
                 "answer p95 s",
+                "1st question p50 / p95 s",
+                "later p50 / p95 s",
                 "shown p50 s",
                 "shown p95 s",
                 "server CPU",
                 "harness CPU",
                 "others' CPU",
+                "messages / question",
                 "load 1/5/15",
             ],
             rows,
         )
     )
-    if args.baseline:
+    if len(measured) > 1:
         print("\nRatios, this tree / before (same sessions, same run):\n")
         ratio_rows = []
-        for n in args.sessions:
+        for n, v in ((n, v) for n in args.sessions for v in measured[1:]):
             mine = [r for r in runs if r.sessions == n and r.variant == "this tree"]
-            before = [r for r in runs if r.sessions == n and r.variant != "this tree"]
+            before = [r for r in runs if r.sessions == n and r.variant == v.name]
             if mine and before:
                 ratio_rows.append(
                     [
                         n,
+                        v.name,
                         median([r.answer_p50 for r in mine])
                         / median([r.answer_p50 for r in before]),
                         median([r.answer_p95 for r in mine])
                         / median([r.answer_p95 for r in before]),
                     ]
                 )
-        print(table(["sessions", "answer p50 ratio", "answer p95 ratio"], ratio_rows))
+        print(table(["sessions", "before", "answer p50 ratio", "answer p95 ratio"], ratio_rows))
     for r in runs:
         for problem in r.problems[:10]:
             print(f"- {r.variant}, {r.sessions} sessions: {problem}")
     path = save_json(
-        f"app-load-{slug(args.library)}.json",
+        args.out or f"app-load-{slug(args.library)}.json",
         {
             "libraries": {v.name: str(v.library) for v in measured},
             "questions_per_session": args.questions,
@@ -1062,11 +1100,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     load.add_argument("--sessions", type=int, nargs="+", default=[1, 8, 20])
     load.add_argument("--questions", type=int, default=5, help="per session")
     load.add_argument("--library", default="seed+bbc")
-    load.add_argument("--baseline", help="a git revision to measure in the same run")
+    load.add_argument(
+        "--baseline", nargs="*", default=[], help="git revisions to measure in the same run"
+    )
     load.add_argument("--repeats", type=int, default=1)
+    load.add_argument("--out", help="the results file's name (default app-load-LIBRARY.json)")
     rerun = sub.add_parser("rerun", help="server time of a rerun with a large library")
     rerun.add_argument("--library", default="10k")
-    rerun.add_argument("--baseline", help="a git revision to measure in the same run")
+    rerun.add_argument(
+        "--baseline", nargs="*", default=[], help="git revisions to measure in the same run"
+    )
     rerun.add_argument("--reruns", type=int, default=15)
     library = sub.add_parser("library", help="the library list's share of a rerun (no store)")
     library.add_argument("--articles", type=int, default=TEN_K)

@@ -103,7 +103,8 @@ def test_eight_sessions_typing_without_pauses_lose_nothing(library: Path, tmp_pa
         f"answer p50 {result.answer_p50:.2f} s, p95 {result.answer_p95:.2f} s; "
         f"shown p50 {result.shown_p50:.2f} s, p95 {result.shown_p95:.2f} s; "
         f"CPU: server {result.server_cpu:.0%}, harness {result.harness_cpu:.0%}, "
-        f"others {result.other_cpu:.0%}; load {result.load}"
+        f"others {result.other_cpu:.0%}; {result.messages_per_question:.0f} messages to the "
+        f"browser per question; load {result.load}"
     )
     problems = [problem for s in sessions for problem in s.problems]
     assert result.lost == 0, problems

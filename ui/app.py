@@ -13,7 +13,7 @@ writers (see ``newsqa.qa``). Other processes (``newsqa ingest`` in a terminal)
 are kept in step by the store's file lock and generation stamp.
 
 Every question is kept from the moment it is submitted: the chat input's
-callback queues it, a job answers it, and each run only shows the conversation
+callback queues it and starts its job, and each run only shows the conversation
 and waits on its oldest unanswered question, ``POLL_S`` at a time, so that a new
 question interrupts the wait and shows at once.
 """
@@ -72,12 +72,13 @@ LIBRARY_PAGE = 10  # articles per page in the sidebar
 PICKER_LIMIT = 50  # articles offered by the pickers: those that match the library search
 
 
-@dataclass(frozen=True)
+@dataclass
 class Slot:
     """Where an unanswered turn's reply goes: a status line, then the answer below it."""
 
     box: DeltaGenerator
     line: DeltaGenerator
+    shown: tuple[str, str] | None = None  # what the line says now (see ``waiting_line``)
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,14 @@ def current_options() -> AskOptions:
 
 def queue_question(question: str) -> None:
     """Keep a question in the conversation; called from widget callbacks, which run
-    before the script body, so a run stopped later cannot lose it."""
-    st.session_state.conversation.add(question, current_options())
+    before the script body, so a run stopped later cannot lose it. Its answer starts
+    now (if no question before it is still waiting), while the run draws the chat."""
+    conversation: Conversation = st.session_state.conversation
+    conversation.add(question, current_options())
+    settings: Settings = st.session_state.settings
+    loader = library_loader(settings.model_dump_json(), settings)
+    if loader.qa is not None:
+        conversation.advance(loader.qa, workers().asks)
 
 
 def submit_chat() -> None:
@@ -542,9 +549,9 @@ def render_answer(turn: ChatTurn) -> None:
         note = disagreement_note(answer)
         if note:
             st.warning(escape_markdown(note), icon=":material/compare_arrows:")
-        st.html(answer_html(answer.text, [c.n for c in answer.citations]))
-        if turn.cards:
-            st.html(sources_html(turn.cards))
+        # One element, not two: every element is re-sent and re-rendered on each rerun.
+        cards = sources_html(turn.cards) if turn.cards else ""
+        st.html(answer_html(answer.text, [c.n for c in answer.citations]) + cards)
     else:
         # A refusal looks like one: a notice, and no source cards.
         st.info(escape_markdown(answer.text), icon=":material/search_off:")
@@ -553,16 +560,32 @@ def render_answer(turn: ChatTurn) -> None:
         st.caption(escape_markdown(caption))
 
 
-def show_waiting(turn: ChatTurn, slot: Slot) -> None:
-    """An unanswered turn: the model's draft so far, or how long it has been waiting."""
+def waiting_line(turn: ChatTurn) -> tuple[str, str]:
+    """What an unanswered turn shows, as ("text" or "caption", content): the model's
+    draft so far, or how long it has been waiting, in whole seconds."""
     if turn.draft:
         # The draft is unchecked model output: shown as plain text, then replaced.
-        slot.line.text(turn.draft)
-    elif turn.job is None:
-        slot.line.caption(":material/schedule: Queued: answered after the question before it.")
+        return "text", turn.draft
+    if turn.job is None:
+        return "caption", ":material/schedule: Queued: answered after the question before it."
+    waited = int(time.monotonic() - turn.asked_at)
+    clock = f" {waited} s" if waited else ""
+    return "caption", f":material/hourglass_top: Searching your articles…{clock}"
+
+
+def show_waiting(turn: ChatTurn, slot: Slot) -> None:
+    """Draw an unanswered turn's line when it changed. Each redraw is a message to the
+    browser and a re-render of the page there, which with many tabs on one machine is
+    what answers wait for; so it says whole seconds, and says nothing new otherwise."""
+    line = waiting_line(turn)
+    if slot.shown == line:
+        return
+    slot.shown = line
+    kind, content = line
+    if kind == "text":
+        slot.line.text(content)
     else:
-        waited = time.monotonic() - turn.asked_at
-        slot.line.caption(f":material/hourglass_top: Searching your articles… {waited:.1f} s")
+        slot.line.caption(content)
 
 
 def show_answer(turn: ChatTurn, slot: Slot) -> None:
@@ -634,8 +657,8 @@ def follow_jobs(
     upload_slot: DeltaGenerator | None,
 ) -> None:
     """Answer the queued questions in order, and follow a running upload, until both
-    are done. Every look is a Streamlit call, where a new question can stop this run:
-    the jobs go on, and the next run picks them up."""
+    are done. Every look reads the session state, a Streamlit call: where a new
+    interaction can stop this run. The jobs go on, and the next run picks them up."""
     conversation: Conversation = st.session_state.conversation
     conversation.advance(qa, work.asks)
     # The unanswered turns this run drew, oldest first (later ones: the next run's).
