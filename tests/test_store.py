@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from newsqa import NewsQA
+from newsqa import NewsQA, Settings
 from newsqa.articles import parse_file
 from newsqa.chunking import chunk_article
 from newsqa.ingest import embed_articles
@@ -240,3 +240,33 @@ def test_listing_needs_no_chroma_and_follows_every_write(tmp_path: Path) -> None
     # A damaged file is not trusted: the store reads Chroma instead.
     listing.write_text("{not json", encoding="utf-8")
     assert NewsQA(data_dir=tmp_path / "lib").articles() == []
+
+
+@pytest.mark.slow
+def test_the_generation_file_saves_chroma_reads_and_never_hides_a_write(tmp_path: Path) -> None:
+    data = tmp_path / "lib"
+    writer = NewsQA(data_dir=data)
+    assert writer.ingest([SEED_FILE]).ok
+    stamp = data / "listing" / "newsqa.generation"
+    assert stamp.read_text(encoding="utf-8") == writer.store.generation()
+
+    reader = Store(Settings(data_dir=data))  # another process's view
+    passages = reader.count_passages()
+    assert passages > 0 and not reader.stale()
+
+    (article,) = writer.articles()
+    with writer.store.writing():
+        assert not stamp.exists()  # a write in progress: readers must ask Chroma
+        writer.store.delete([article.id])
+        assert reader.stale()
+        assert reader.count_passages() == 0  # no count kept from before the write
+    assert stamp.read_text(encoding="utf-8") == writer.store.generation()
+    assert reader.stale() and reader.refresh() and not reader.stale()
+    assert reader.count_passages() == 0
+
+    # A file that disagrees with Chroma costs a Chroma read (which is believed), and is
+    # put right; a library last written before the file existed gets one the same way.
+    for damage in (lambda: stamp.write_text("elsewhere", encoding="utf-8"), stamp.unlink):
+        damage()
+        assert not reader.stale() and not reader.refresh()
+        assert stamp.read_text(encoding="utf-8") == reader.generation()

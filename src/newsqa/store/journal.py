@@ -5,7 +5,8 @@ exclusive file lock (``write.lock`` in the data dir) and works on a fresh view o
 the store (a stale in-memory index must never be written back). Vectors are
 computed before the lock is taken, so it is held for the database write only.
 A Chroma server needs no lock. Each write also first removes the listing file
-(:mod:`newsqa.store.listing`), so that file never outlives the state it lists.
+(:mod:`newsqa.store.listing`), so that file never outlives the state it lists,
+and leaves its final generation beside it as it finishes.
 
 Each write stamps a new *generation* on the passages collection's metadata;
 readers compare it before each question and reopen when it changed, which is
@@ -143,3 +144,22 @@ class Journal:
                     self.stamp(self._pending)
                 raise
             self.stamp()
+            if self.listing is not None:
+                self.listing.stamped(self.conn.generation)
+
+    def current(self) -> str:
+        """The generation now: the last write's stamp file when it says ours (no
+        Chroma call: every question asks), else what Chroma holds."""
+        if self.listing is None:
+            return self.conn.call("checking for changes", self.conn.read_generation)
+        stamped = self.listing.generation()
+        if stamped == self.conn.generation:
+            return stamped
+        with self.lock.held_if_free() as locked:
+            # Under the lock, what Chroma holds is the last write's: file it for next
+            # time where the file is missing (a library last written before it existed)
+            # or says otherwise (written by hand, or by older code).
+            current = self.conn.call("checking for changes", self.conn.read_generation)
+            if locked and stamped != current:
+                self.listing.stamped(current)
+        return current

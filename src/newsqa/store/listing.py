@@ -11,6 +11,13 @@ written only by a reader holding that lock, from what it read under it. So a fil
 that exists is the list as of the last write; after a write (or a crash midway)
 there is none until the next listing reads Chroma and writes it again. A Chroma
 server's library has no such file: other machines write to it without our lock.
+
+Beside it, kept by the same protocol, ``<collection>.generation``: the generation
+the last write stamped, written by that writer (still under the lock) as it
+finishes. A reader checks it before every question (:meth:`Store.stale`) instead
+of asking Chroma (a collection read, ~0.6 ms, three times a question). It only
+ever proves "nothing changed": a missing file, or a different generation, is
+confirmed with Chroma.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ class Listing:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.stamp_path = path.with_suffix(".generation")
         # The last file parsed, by identity: a store asks for the generation and then
         # the list, and the app asks on every rerun; a replaced file is a new inode.
         self._parsed: tuple[tuple[int, int, int], str, tuple[ArticleInfo, ...]] | None = None
@@ -68,4 +76,23 @@ class Listing:
 
     def remove(self) -> None:
         """Before a write changes anything (holding the writer lock)."""
+        self.stamp_path.unlink(missing_ok=True)
         self.path.unlink(missing_ok=True)
+
+    def stamped(self, generation: str) -> None:
+        """As a write finishes (holding the writer lock): the generation it stamped.
+        Best effort, like :meth:`write`."""
+        part = self.stamp_path.with_suffix(f".{os.getpid()}.part")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            part.write_text(generation, encoding="utf-8")
+            part.replace(self.stamp_path)
+        except OSError:
+            part.unlink(missing_ok=True)
+
+    def generation(self) -> str | None:
+        """The generation the last write stamped, or None (a write since, or none yet)."""
+        try:
+            return self.stamp_path.read_text(encoding="utf-8") or None
+        except (OSError, ValueError):
+            return None
