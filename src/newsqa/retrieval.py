@@ -2,6 +2,7 @@
 
 MiniLM alone is a weak retriever and BM25 alone misses paraphrases; RRF needs no
 score calibration between the two and beats either (see benchmarks/retrieval.py).
+The same search as a LangChain retriever: :mod:`newsqa.retriever`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,6 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from newsqa.embeddings import MiniLMEmbeddings
 from newsqa.lexical import LexicalIndex
@@ -223,36 +220,3 @@ def fold_copies(ranked: list[Hit], k: int) -> list[Hit]:
                 continue
         kept.append(hit)
     return kept
-
-
-def hit_to_document(hit: Hit) -> Document:
-    p = hit.passage
-    return Document(
-        id=p.id,
-        page_content=p.text,
-        metadata={
-            "article_id": p.article_id,
-            "title": hit.title,
-            "date": hit.date,
-            "source": hit.source,
-            "start": p.start,
-            "end": p.end,
-            "score": hit.score,
-        },
-    )
-
-
-class NewsRetriever(BaseRetriever):
-    """The hybrid search as a LangChain retriever, for use in any LCEL chain."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    search: HybridSearch
-    k: int = 6
-    filters: Filters | None = None
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        result = self.search.search(query, self.k, self.filters)
-        return [hit_to_document(hit) for hit in result.hits]
