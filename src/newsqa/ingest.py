@@ -295,10 +295,10 @@ def _bound_allocator() -> None:
     glibc raises its threshold for mapping a block separately each time it frees such
     a block (up to 32 MB), so a forward pass's tensors (a batch's hidden states are
     ~12 MB) soon come from its heaps instead, which fragment as batch shapes vary and
-    keep what they grew to: ingest's peak RSS rose with every batch (1,295 MiB after
-    2,500 passages where the raw encoder peaked at 1,083). A fixed threshold keeps
-    them mapped: 863 MiB after 2,000 passages, flat from the second round on (see
-    benchmarks/RESULTS.md). Process-wide and once; nothing to do off glibc.
+    keep what they grew to: ingest's peak RSS rose round after round (1,226 MiB after
+    2,000 passages, where the raw encoder's reached 1,083). A fixed threshold keeps
+    them mapped: 863 MiB after 2,000 passages, flat from the third 500-passage round
+    on (benchmarks/RESULTS.md). Process-wide and once; nothing to do off glibc.
     """
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return
