@@ -311,8 +311,7 @@ class NewsQA:
             return self._retrieve_step(state, top_k, filters)
 
         def answer_step(state: dict[str, Any]) -> Answer:
-            t = time.perf_counter()
-            return self._finish(answerer.answer(state["resolved"], state["hits"]), state, t)
+            return self._answer_step(answerer, state)
 
         return (
             RunnableLambda(resolve_step)
@@ -335,6 +334,10 @@ class NewsQA:
         with self._reading(lexical=True):
             result = self.search.search(state["resolved"].standalone, top_k, filters)
         return {**state, "hits": result.hits, "timings": result.timings}
+
+    def _answer_step(self, answerer: Answerer, state: dict[str, Any]) -> Answer:
+        started = time.perf_counter()
+        return self._finish(answerer.answer(state["resolved"], state["hits"]), state, started)
 
     def _finish(self, answer: Answer, state: dict[str, Any], started: float) -> Answer:
         """Verify the citations; record the standalone question and the timings.
@@ -422,8 +425,7 @@ class NewsQA:
         answerer = self.answerer(mode)
         state = self._resolve_step({"question": question, "history": history})
         state = self._retrieve_step(state, k or self.settings.top_k, filters)
-        started = time.perf_counter()
-        return self._finish(answerer.answer(state["resolved"], state["hits"]), state, started)
+        return self._answer_step(answerer, state)
 
     def _empty(self) -> bool:
         with self._reading():

@@ -33,6 +33,18 @@ from newsqa.store.records import ArticleInfo
 _FORMAT = 1
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a reader sees the old file or the new one);
+    best effort: failing leaves no partial file."""
+    part = path.with_suffix(f".{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text(text, encoding="utf-8")
+        part.replace(path)
+    except OSError:
+        part.unlink(missing_ok=True)
+
+
 class Listing:
     """The listing file of one collection."""
 
@@ -66,13 +78,7 @@ class Listing:
             "generation": generation,
             "articles": [astuple(a) for a in articles],
         }
-        part = self.path.with_suffix(f".{os.getpid()}.part")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            part.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-            part.replace(self.path)  # atomic: a reader sees the old file or the new one
-        except OSError:
-            part.unlink(missing_ok=True)
+        _replace(self.path, json.dumps(data, ensure_ascii=False))
 
     def remove(self) -> None:
         """Before a write changes anything (holding the writer lock)."""
@@ -82,13 +88,7 @@ class Listing:
     def stamped(self, generation: str) -> None:
         """As a write finishes (holding the writer lock): the generation it stamped.
         Best effort, like :meth:`write`."""
-        part = self.stamp_path.with_suffix(f".{os.getpid()}.part")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            part.write_text(generation, encoding="utf-8")
-            part.replace(self.stamp_path)
-        except OSError:
-            part.unlink(missing_ok=True)
+        _replace(self.stamp_path, generation)
 
     def generation(self) -> str | None:
         """The generation the last write stamped, or None (a write since, or none yet)."""
