@@ -18,6 +18,7 @@ import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -156,16 +157,31 @@ class Forest:
     value: np.ndarray  # [trees, nodes] a leaf's contribution to the logit
     depth: int
 
+    @cached_property
+    def _flat(self) -> tuple[np.ndarray, ...]:
+        """The node arrays flattened, children as flat indices: a step of the walk is then
+        four 1-D gathers, several times faster than indexing the 2-D arrays."""
+        trees, nodes = self.feature.shape
+        offset = (np.arange(trees, dtype=np.int64) * nodes)[:, None]
+        return (
+            offset,
+            self.feature.ravel(),
+            self.threshold.ravel(),
+            (self.left + offset).ravel(),
+            (self.right + offset).ravel(),
+            self.value.ravel(),
+        )
+
     def logits(self, rows: np.ndarray) -> np.ndarray:
-        trees = np.arange(len(self.feature))[:, None]
-        at = np.zeros((len(self.feature), len(rows)), dtype=np.int64)
-        columns = np.arange(len(rows))[None, :]
+        offset, feature, threshold, left, right, value = self._flat
+        rows = np.ascontiguousarray(rows, dtype=np.float64)
+        cells = rows.ravel()
+        row_start = (np.arange(len(rows), dtype=np.int64) * rows.shape[1])[None, :]
+        at = np.repeat(offset, len(rows), axis=1)  # every row at every tree's root
         for _ in range(self.depth):
-            x = rows[columns, self.feature[trees, at]]
-            at = np.where(
-                x <= self.threshold[trees, at], self.left[trees, at], self.right[trees, at]
-            )
-        return np.asarray(self.baseline + self.value[trees, at].sum(axis=0), dtype=np.float64)
+            x = cells[row_start + feature[at]]
+            at = np.where(x <= threshold[at], left[at], right[at])
+        return np.asarray(self.baseline + value[at].sum(axis=0), dtype=np.float64)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Forest:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from bm25s.stopwords import STOPWORDS_EN
 
@@ -19,17 +20,33 @@ QUESTION_WORDS = frozenset(
 STOPWORDS = frozenset(STOPWORDS_EN) | QUESTION_WORDS | {"s", "’s", "'s"}
 
 
+# Answering reads the same sentences, titles and passages many times over (each
+# candidate's neighbours, its passage, its title; the next question's candidates), so
+# the word lists are cached by text. Callers get their own list.
+
+
+@lru_cache(maxsize=32_768)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(w.strip("’'-").lower() for w in WORD.findall(text) if w.strip("’'-"))
+
+
 def words(text: str) -> list[str]:
-    return [w.strip("’'-").lower() for w in WORD.findall(text) if w.strip("’'-")]
+    return list(_words(text))
 
 
+@lru_cache(maxsize=65_536)
 def stem(word: str) -> str:
     return str(stemmer().stemWord(word.lower()))
 
 
+@lru_cache(maxsize=32_768)
+def _content_terms(text: str) -> tuple[str, ...]:
+    return tuple(stem(w) for w in _words(text) if w not in STOPWORDS and len(w) > 1)
+
+
 def content_terms(text: str) -> list[str]:
     """Stemmed words that carry meaning (no stopwords or question words), in order."""
-    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+    return list(_content_terms(text))
 
 
 def names(text: str) -> list[str]:
