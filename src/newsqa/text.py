@@ -22,10 +22,11 @@ STOPWORDS = frozenset(STOPWORDS_EN) | QUESTION_WORDS | {"s", "’s", "'s"}
 
 # Answering reads the same sentences, titles and passages many times over (each
 # candidate's neighbours, its passage, its title; the next question's candidates), so
-# the word lists are cached by text. Callers get their own list.
+# the word lists are cached by text: the last 2,048 texts, about 20 MiB when they are
+# whole passages. Callers get their own list.
 
 
-@lru_cache(maxsize=32_768)
+@lru_cache(maxsize=2_048)
 def _words(text: str) -> tuple[str, ...]:
     return tuple(w.strip("’'-").lower() for w in WORD.findall(text) if w.strip("’'-"))
 
@@ -34,12 +35,12 @@ def words(text: str) -> list[str]:
     return list(_words(text))
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=16_384)
 def stem(word: str) -> str:
     return str(stemmer().stemWord(word.lower()))
 
 
-@lru_cache(maxsize=32_768)
+@lru_cache(maxsize=2_048)
 def _content_terms(text: str) -> tuple[str, ...]:
     return tuple(stem(w) for w in _words(text) if w not in STOPWORDS and len(w) > 1)
 
