@@ -198,12 +198,7 @@ def show_loading(loader: LibraryLoader, settings: Settings) -> None:
         st.subheader("Library", anchor=False)
         st.caption("Loading…")
     status = st.empty()
-    st.chat_input(
-        "Ask about your articles… (one moment: loading)",
-        key="chat_input",
-        max_chars=settings.max_question_chars,
-        disabled=True,
-    )
+    loading_chat_input(settings)
     shown = -1
     while not loader.wait(POLL_S):
         seconds = int(loader.elapsed)
@@ -214,6 +209,22 @@ def show_loading(loader: LibraryLoader, settings: Settings) -> None:
                 icon=":material/hourglass_top:",
             )
     st.rerun()
+
+
+def disabled_chat_input(settings: Settings) -> None:
+    with st.bottom:
+        st.chat_input(
+            "Ask about your articles… (one moment: loading)",
+            key="chat_input",
+            max_chars=settings.max_question_chars,
+            disabled=True,
+        )
+
+
+# Drawn by a fragment, as the ready page's chat input is (see ``chat_fragment``): in the
+# same place of the page's tree, so that the browser turns the one into the other rather
+# than showing both for a moment when the library has loaded.
+loading_chat_input = st.fragment(disabled_chat_input)
 
 
 def retry_loading() -> None:
@@ -487,8 +498,35 @@ def remove_section(qa: NewsQA, catalog: Catalog) -> None:
 
 def options_section(catalog: Catalog, settings: Settings) -> None:
     """Retrieval options; their values are read from the session state when a
-    question is queued (see ``current_options``)."""
+    question is queued (see ``current_options``).
+
+    The sidebar says which options are in force; the widgets that change them are in a
+    popover, which the browser draws only when it is opened: every tab draws the whole
+    page when it loads, and these BaseWeb widgets are the heaviest part of it."""
     st.subheader("Options", anchor=False)
+    st.caption(escape_markdown(options_summary(current_options(), catalog)))
+    with st.popover("Change options", icon=":material/tune:", width="stretch"):
+        option_widgets(catalog, settings)
+
+
+def options_summary(options: AskOptions, catalog: Catalog) -> str:
+    """The options in force, in one line: "6 passages · any date · all articles"."""
+    if options.date_from and options.date_to:
+        dates = f"{options.date_from} to {options.date_to}"
+    elif options.date_from:
+        dates = f"from {options.date_from}"
+    elif options.date_to:
+        dates = f"until {options.date_to}"
+    else:
+        dates = "any date"
+    chosen = [a for a in options.article_ids or () if catalog.get(a) is not None]
+    articles = (
+        "all articles" if not chosen else f"{len(chosen)} article{'s' if len(chosen) > 1 else ''}"
+    )
+    return f"{options.k} passages · {dates} · {articles}"
+
+
+def option_widgets(catalog: Catalog, settings: Settings) -> None:
     st.slider(
         "Passages to retrieve",
         1,
