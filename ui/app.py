@@ -14,8 +14,9 @@ are kept in step by the store's file lock and generation stamp.
 
 Every question is kept from the moment it is submitted: the chat input's
 callback queues it and starts its job, and each run only shows the conversation
-and waits on its oldest unanswered question, ``POLL_S`` at a time, so that a new
-question interrupts the wait and shows at once.
+and waits on its oldest unanswered question, ``POLL_S`` at a time, so that any
+other interaction interrupts the wait (the chat input takes the next question once
+the run has drawn this one's answer).
 
 A question reruns the conversation alone (a fragment), not the sidebar: with many
 tabs on one machine, what the browsers re-render on each run is most of what an
