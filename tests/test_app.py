@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -117,6 +118,15 @@ def upload(at: AppTest, files: Sequence[tuple[str, bytes]]) -> None:
     at.file_uploader[0].set_value([(name, data, "text/plain") for name, data in files]).run()
     at.button(key="add_files").click().run()
     assert not at.exception, at.exception
+    # In a browser the upload's progress reruns itself every UPLOAD_POLL_S until the
+    # upload has finished; AppTest runs no timers, so the page is run again until then.
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while at.session_state["upload"] is not None:
+        assert time.monotonic() < deadline, "the upload did not finish"
+        assert at.get("progress"), "a running upload shows its progress"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
 
 
 def sidebar_text(at: AppTest) -> str:

@@ -16,6 +16,10 @@ Every question is kept from the moment it is submitted: the chat input's
 callback queues it and starts its job, and each run only shows the conversation
 and waits on its oldest unanswered question, ``POLL_S`` at a time, so that a new
 question interrupts the wait and shows at once.
+
+A question reruns the conversation alone (a fragment), not the sidebar: with many
+tabs on one machine, what the browsers re-render on each run is most of what an
+answer waits for. See ``chat_fragment`` for how that keeps the guarantees above.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ LATEST = date(2200, 12, 31)
 # point where a new question can stop the run, so this bounds how long a question
 # takes to show while another is being answered.
 POLL_S = 0.2
+UPLOAD_POLL_S = 0.5  # how often a running upload's progress is redrawn
 # Questions answered at once across all sessions. Asks are short (tens of ms) and
 # share two CPU cores here; more threads than that mostly add contention.
 ASK_WORKERS = 4
@@ -225,10 +230,7 @@ def show_load_error(loader: LibraryLoader) -> None:
 # -- sidebar -----------------------------------------------------------------------------
 
 
-def sidebar(
-    qa: NewsQA, catalog: Catalog, settings: Settings, work: Workers
-) -> DeltaGenerator | None:
-    """The sidebar; returns the slot where a running upload shows its progress."""
+def sidebar(qa: NewsQA, catalog: Catalog, settings: Settings, work: Workers) -> None:
     with st.sidebar:
         st.button(
             "New chat",
@@ -237,14 +239,13 @@ def sidebar(
             width="stretch",
             key="new_chat",
         )
-        upload_slot = library_section(qa, catalog, work)
+        library_section(qa, catalog, work)
         web_section(qa)
         st.divider()
         options_section(catalog, settings)
-    return upload_slot
 
 
-def library_section(qa: NewsQA, catalog: Catalog, work: Workers) -> DeltaGenerator | None:
+def library_section(qa: NewsQA, catalog: Catalog, work: Workers) -> None:
     st.subheader("Library", anchor=False)
     show_flash()
     if catalog:
@@ -253,12 +254,11 @@ def library_section(qa: NewsQA, catalog: Catalog, work: Workers) -> DeltaGenerat
     else:
         st.caption("No articles yet: add some below.")
     with st.expander("Add articles", icon=":material/upload_file:", expanded=not catalog):
-        upload_slot = upload_section(qa, work)
+        upload_section(qa, work)
     show_upload_results()
     if catalog:
         with st.expander("Remove an article", icon=":material/delete:"):
             remove_section(qa, catalog)
-    return upload_slot
 
 
 def show_flash() -> None:
@@ -332,12 +332,11 @@ PICKER_HELP = (
 )
 
 
-def upload_section(qa: NewsQA, work: Workers) -> DeltaGenerator | None:
-    """The uploader; returns a slot for the progress of a running upload."""
-    upload: Upload | None = st.session_state.upload
-    if upload is not None:
-        # The job runs on; the slot shows its progress until the end of this run.
-        return st.empty()
+def upload_section(qa: NewsQA, work: Workers) -> None:
+    """The uploader, or the progress of a running upload."""
+    if st.session_state.upload is not None:
+        upload_progress()
+        return
     st.file_uploader(
         "Article files",
         type=list(UPLOAD_TYPES),
@@ -358,7 +357,6 @@ def upload_section(qa: NewsQA, work: Workers) -> DeltaGenerator | None:
         on_click=add_files,
         args=(qa, work),
     )
-    return None
 
 
 def add_files(qa: NewsQA, work: Workers) -> None:
@@ -371,11 +369,24 @@ def add_files(qa: NewsQA, work: Workers) -> None:
         st.session_state.uploader_key += 1
 
 
-def show_upload_progress(upload: Upload, slot: DeltaGenerator) -> None:
+def show_upload_progress() -> None:
+    """A running upload's progress; once it has finished, the page with its results."""
+    upload: Upload | None = st.session_state.upload
+    if upload is None:
+        return  # finished, and shown by the run that followed
+    if upload.finished:
+        finish_upload(upload)  # reruns, so the library lists the new articles
     done = min(upload.done, upload.total)
     name = escape_markdown(upload.current)
     text = f"Adding {name} ({done + 1} of {upload.total})…" if name else "Reading the files…"
-    slot.progress(done / max(upload.total, 1), text=text)
+    st.progress(done / max(upload.total, 1), text=text)
+
+
+# An upload is followed by a fragment that reruns itself every UPLOAD_POLL_S, not by a
+# run that waits for it: a run that waits would hold back every question asked
+# meanwhile, since a question reruns the chat's fragment, and a fragment's rerun waits
+# for the run in progress to end (it does not stop it, as a whole-page rerun does).
+upload_progress = st.fragment(show_upload_progress, run_every=UPLOAD_POLL_S)
 
 
 def finish_upload(upload: Upload) -> None:
@@ -623,17 +634,19 @@ def welcome(catalog: Catalog) -> None:
 
 def chat(catalog: Catalog, settings: Settings) -> dict[int, Slot]:
     """The conversation as it stands; returns a slot per unanswered turn, by ``id(turn)``."""
-    header()
-    st.chat_input(
-        "Ask about your articles…",
-        key="chat_input",
-        max_chars=settings.max_question_chars,
-        on_submit=submit_chat,
-        # Takes the next question once the run that keeps this one has finished:
-        # Streamlit delivers one chat value per run, so a second question sent before
-        # that run starts would replace the first.
-        submit_mode="disable",
-    )
+    # Pinned to the bottom of the page, where Streamlit puts a chat input drawn at the
+    # top level; drawn in a fragment, it would otherwise stay where it was drawn.
+    with st.bottom:
+        st.chat_input(
+            "Ask about your articles…",
+            key="chat_input",
+            max_chars=settings.max_question_chars,
+            on_submit=submit_chat,
+            # Takes the next question once the run that keeps this one has finished:
+            # Streamlit delivers one chat value per run, so a second question sent
+            # before that run starts would replace the first.
+            submit_mode="disable",
+        )
     conversation: Conversation = st.session_state.conversation
     if not conversation.turns:
         welcome(catalog)
@@ -650,15 +663,10 @@ def chat(catalog: Catalog, settings: Settings) -> dict[int, Slot]:
     return slots
 
 
-def follow_jobs(
-    qa: NewsQA,
-    work: Workers,
-    slots: dict[int, Slot],
-    upload_slot: DeltaGenerator | None,
-) -> None:
-    """Answer the queued questions in order, and follow a running upload, until both
-    are done. Every look reads the session state, a Streamlit call: where a new
-    interaction can stop this run. The jobs go on, and the next run picks them up."""
+def follow_jobs(qa: NewsQA, work: Workers, slots: dict[int, Slot]) -> None:
+    """Answer the queued questions in order. Every look reads the session state, a
+    Streamlit call: where a new interaction can stop this run. The jobs go on, and the
+    next run picks them up."""
     conversation: Conversation = st.session_state.conversation
     conversation.advance(qa, work.asks)
     # The unanswered turns this run drew, oldest first (later ones: the next run's).
@@ -666,11 +674,10 @@ def follow_jobs(
     for turn in drawn:
         show_waiting(turn, slots[id(turn)])
     while True:
-        upload: Upload | None = st.session_state.upload
-        if upload is not None and upload.finished:
-            finish_upload(upload)  # reruns, so the library lists the new articles
-        if upload is not None and upload_slot is not None:
-            show_upload_progress(upload, upload_slot)
+        # Reading the session state is a look (see the docstring): where a new
+        # interaction stops this run.
+        if st.session_state.conversation is not conversation:
+            return  # "New chat": the run that follows draws the new one
         conversation.advance(qa, work.asks)
         # Every answer that has come, whichever look noticed it: a job may finish
         # between one look's timeout and the next, and its slot must not be left
@@ -679,13 +686,29 @@ def follow_jobs(
             if turn.done and id(turn) in slots:
                 show_answer(turn, slots.pop(id(turn)))
         waiting = next((t for t in drawn if id(t) in slots), None)
-        if waiting is None and upload is None:
-            return
         if waiting is None:
-            assert upload is not None
-            upload.wait(POLL_S)
-        elif not waiting.wait(POLL_S):
+            return
+        if not waiting.wait(POLL_S):
             show_waiting(waiting, slots[id(waiting)])
+
+
+def show_conversation(qa: NewsQA, catalog: Catalog, settings: Settings, work: Workers) -> None:
+    """The chat: the conversation drawn, then its questions answered."""
+    slots = chat(catalog, settings)
+    follow_jobs(qa, work, slots)
+
+
+# The conversation as a fragment: a question (or an example button) reruns it alone, so
+# the browser re-renders the chat, not the sidebar. The guarantees in ``newsqa_jobs``
+# hold as before: the chat input's callback keeps the question before any run, and a
+# sidebar interaction is a whole-page rerun, which stops a chat run at its next look.
+# A fragment's rerun waits for a run in progress instead of stopping it, so no run may
+# wait on anything but answers: a running upload is followed by a fragment of its own
+# (``upload_progress``). It is always the fragment that draws the conversation: drawn
+# by the page instead (as it once was during uploads), it sat elsewhere in the page's
+# tree, and at each switch the browser rebuilt it, showing old and new turns, and two
+# chat inputs, until the run ended.
+chat_fragment = st.fragment(show_conversation)
 
 
 def main() -> None:
@@ -718,9 +741,9 @@ def main() -> None:
         st.error(escape_markdown(describe_error(exc, "opened")), icon=":material/error:")
         st.stop()
     work = workers()
-    upload_slot = sidebar(qa, catalog, settings, work)
-    slots = chat(catalog, settings)
-    follow_jobs(qa, work, slots, upload_slot)
+    sidebar(qa, catalog, settings, work)
+    header()
+    chat_fragment(qa, catalog, settings, work)
 
 
 if __name__ == "__main__":  # Streamlit runs the script as __main__; importing it runs nothing
