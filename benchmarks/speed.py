@@ -190,6 +190,12 @@ def _peak_mib() -> float:
 
 def ingest_worker(conn: Connection, method: str, data_dir: str) -> None:
     """Runs one ingest method, a round at a time, on command from the parent."""
+    if method.startswith("newsqa"):
+        # The process setup `newsqa ingest` runs with (one malloc heap among others),
+        # before any thread starts; the raw and plain baselines run without it.
+        from newsqa.runtime import configure_process
+
+        configure_process()
     from newsqa.embeddings import get_embeddings, load_model
 
     embedder = "onnx-int8" if method.endswith("-onnx") else "minilm"

@@ -115,3 +115,38 @@ def test_a_cold_ask_loads_neither_torch_nor_the_parsers(library: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Peskov" in done.stdout and "[1]" in done.stdout
     assert "LOADED []" in done.stdout, done.stdout
+
+
+HEAPS = """
+import ctypes
+from concurrent.futures import ThreadPoolExecutor
+from newsqa.runtime import configure_process
+
+configure_process()
+# Threads that allocate, as ingest's writer, Chroma's and torch's do.
+with ThreadPoolExecutor(12) as pool:
+    list(pool.map(lambda _: len([bytearray(1000) for _ in range(1000)]), range(200)))
+libc = ctypes.CDLL("libc.so.6")
+libc.fdopen.restype = ctypes.c_void_p
+out = ctypes.c_void_p(libc.fdopen(1, b"w"))
+libc.malloc_info(0, out)
+libc.fflush(out)
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="malloc heaps are glibc's",
+)
+@pytest.mark.parametrize(("user_setting", "heaps"), [(None, 1), ("3", 3)])
+def test_entry_points_keep_one_malloc_heap_unless_the_user_says(
+    user_setting: str | None, heaps: int
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    if user_setting is not None:
+        env["MALLOC_ARENA_MAX"] = user_setting
+    done = subprocess.run(
+        [sys.executable, "-c", HEAPS], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("<heap nr=") == heaps

@@ -19,8 +19,6 @@ passages' (embedding titles too cost ~16% more model time, for nothing queried).
 
 from __future__ import annotations
 
-import ctypes
-import platform
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -35,6 +33,7 @@ from newsqa.articles import ArticleError, discover, parse_bytes_results, parse_f
 from newsqa.chunking import chunk_article
 from newsqa.embeddings import MiniLMEmbeddings
 from newsqa.models import Article, FileResult, IngestReport, Passage
+from newsqa.runtime import mallopt
 from newsqa.settings import Settings
 from newsqa.store import EmbeddedArticle, Store, StoreError
 from newsqa.stories import StoryIndex
@@ -298,14 +297,10 @@ def _bound_allocator() -> None:
     keep what they grew to: ingest's peak RSS rose round after round (1,226 MiB after
     2,000 passages, where the raw encoder's reached 1,083). A fixed threshold keeps
     them mapped: 863 MiB after 2,000 passages, flat from the third 500-passage round
-    on (benchmarks/RESULTS.md). Process-wide and once; nothing to do off glibc.
+    on (benchmarks/RESULTS.md). Process-wide and once. (The number of heaps is
+    bounded too, but that must happen before threads start: ``configure_process``.)
     """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-    except (OSError, AttributeError):
-        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
 def _error(future: Future[None], what: str) -> str | None:

@@ -11,8 +11,10 @@ programs newsqa ships, before the libraries that read them load.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import platform
 from pathlib import Path
 
 # setdefault: a user who knows what they are doing may still override these.
@@ -36,14 +38,44 @@ ENVIRONMENT = {
 # error already says why, so for users their chatter is noise.
 QUIET_LOGGERS = ("trafilatura", "htmldate", "courlan", "justext", "charset_normalizer")
 
+# glibc's M_ARENA_MAX, for mallopt: how many heaps ("arenas") its malloc may keep.
+_M_ARENA_MAX = -8
+MALLOC_ARENAS = 1
+
+
+def _limit_malloc_arenas() -> None:
+    """One malloc heap for the whole process, as MALLOC_ARENA_MAX=1 would give.
+
+    By default glibc gives threads their own heaps, up to 8 per core, and each keeps
+    what it grew to. Ingest allocates on many threads (the writer thread, Chroma's
+    own, torch's) and its RSS grew ~12 KB with every passage stored, against ~7 KB
+    with one heap; its speed was the same (benchmarks/RESULTS.md). glibc fixes the
+    number of heaps once the ninth is made, so this must run before the threads
+    start: entry points call it first. A MALLOC_ARENA_MAX set by the user wins.
+    """
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+
+
+def mallopt(param: int, value: int) -> None:
+    """Tune glibc's malloc (``mallopt(3)``); nothing to do on another libc."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(param, value)
+    except (OSError, AttributeError):
+        return
+
 
 def configure_process(data_dir: Path | None = None) -> None:
-    """Set the environment and logging newsqa's programs run with (idempotent).
+    """Set the environment, logging and allocator newsqa's programs run with
+    (idempotent).
 
     With the library's ``data_dir``: torch makes its compile cache folder as it
     loads (``/tmp/torchinductor_<user>`` by default), though newsqa compiles
     nothing; it goes in the data dir, like everything else newsqa writes.
     """
+    _limit_malloc_arenas()
     for key, value in ENVIRONMENT.items():
         os.environ.setdefault(key, value)
     for name in QUIET_LOGGERS:
@@ -52,4 +84,4 @@ def configure_process(data_dir: Path | None = None) -> None:
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(data_dir / "cache" / "torch"))
 
 
-__all__ = ["ENVIRONMENT", "QUIET_LOGGERS", "configure_process"]
+__all__ = ["ENVIRONMENT", "QUIET_LOGGERS", "configure_process", "mallopt"]
