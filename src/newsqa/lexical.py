@@ -314,8 +314,10 @@ class LexicalIndex:
             [_content(query)], update_vocab=False, return_as="ids", show_progress=False
         )
         k = min(k, len(index.ids))
+        # n_threads=0 scores in this thread; any other count starts a thread pool for
+        # each call (0.9 against 0.2 ms a search over 10k passages, idle machine).
         docs, scores = index.retriever.retrieve(
-            query_ids, k=k, show_progress=False, weight_mask=mask.astype(np.float32), n_threads=1
+            query_ids, k=k, show_progress=False, weight_mask=mask.astype(np.float32), n_threads=0
         )
         return [
             (index.ids[int(doc)], float(score))
