@@ -20,7 +20,6 @@ How to run
 from __future__ import annotations
 
 import argparse
-import ctypes
 import importlib
 import json
 import os
@@ -47,18 +46,6 @@ def _status() -> dict[str, int]:
     return out
 
 
-def _heaps() -> int:
-    """How many malloc heaps (arenas) the process has, from ``malloc_info``."""
-    libc = ctypes.CDLL("libc.so.6")
-    libc.fdopen.restype = ctypes.c_void_p
-    with tempfile.TemporaryFile() as f:
-        stream = ctypes.c_void_p(libc.fdopen(os.dup(f.fileno()), b"w"))
-        libc.malloc_info(0, stream)
-        libc.fclose(stream)
-        f.seek(0)
-        return f.read().decode().count("<heap nr=")
-
-
 def child(variant: str, passages: int, n_rounds: int, data_dir: Path) -> None:
     """Ingest in rounds, printing one JSON line per round (runs in its own process)."""
     if variant == "newsqa":
@@ -69,6 +56,7 @@ def child(variant: str, passages: int, n_rounds: int, data_dir: Path) -> None:
     from speed import rounds, take
 
     from newsqa.embeddings import get_embeddings
+    from newsqa.runtime import malloc_heaps
     from newsqa.settings import Settings
     from newsqa.store import Store
 
@@ -101,7 +89,7 @@ def child(variant: str, passages: int, n_rounds: int, data_dir: Path) -> None:
         stored += len(part.passages)
         row = {"round": i, "stored": stored, "s": round(time.perf_counter() - t, 2)}
         print(json.dumps({**row, **_status()}), flush=True)
-    print(json.dumps({"heaps": _heaps()}), flush=True)
+    print(json.dumps({"heaps": malloc_heaps()}), flush=True)
 
 
 def run_variant(variant: str, passages: int, n_rounds: int) -> dict[str, Any]:

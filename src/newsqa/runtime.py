@@ -15,6 +15,8 @@ import ctypes
 import logging
 import os
 import platform
+import tempfile
+from functools import cache
 from pathlib import Path
 
 # setdefault: a user who knows what they are doing may still override these.
@@ -57,14 +59,38 @@ def _limit_malloc_arenas() -> None:
         mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
+@cache
+def _glibc() -> ctypes.CDLL | None:
+    """The C library when it is glibc (looked up once: ``libc_ver`` reads the
+    interpreter's binary, and the app calls ``configure_process`` on every rerun)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
 def mallopt(param: int, value: int) -> None:
     """Tune glibc's malloc (``mallopt(3)``); nothing to do on another libc."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(param, value)
-    except (OSError, AttributeError):
-        return
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(param, value)
+
+
+def malloc_heaps() -> int | None:
+    """How many malloc heaps (arenas) this process has, by ``malloc_info(3)``; None
+    off glibc."""
+    libc = _glibc()
+    if libc is None:
+        return None
+    libc.fdopen.restype = ctypes.c_void_p
+    with tempfile.TemporaryFile() as f:
+        stream = ctypes.c_void_p(libc.fdopen(os.dup(f.fileno()), b"w"))
+        libc.malloc_info(0, stream)
+        libc.fclose(stream)
+        f.seek(0)
+        return f.read().decode().count("<heap nr=")
 
 
 def configure_process(data_dir: Path | None = None) -> None:
@@ -84,4 +110,4 @@ def configure_process(data_dir: Path | None = None) -> None:
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(data_dir / "cache" / "torch"))
 
 
-__all__ = ["ENVIRONMENT", "QUIET_LOGGERS", "configure_process", "mallopt"]
+__all__ = ["ENVIRONMENT", "QUIET_LOGGERS", "configure_process", "malloc_heaps", "mallopt"]
