@@ -40,8 +40,6 @@ import numpy as np
 from newsqa.models import Article
 
 if TYPE_CHECKING:
-    from datasketch import MinHash
-
     from newsqa.store import ArticleRecord, EmbeddedArticle, Store
 
 SHINGLE_WORDS = 5
@@ -92,14 +90,6 @@ def signature(text: str) -> np.ndarray:
     m = MinHash(num_perm=NUM_PERM, permutations=_permutations(), scheme=_SCHEME)
     m.update_batch([s.encode("utf-8") for s in shingles(text)])
     return m.hashvalues.astype(np.uint32)
-
-
-def _minhash(values: np.ndarray) -> MinHash:
-    from datasketch import MinHash
-
-    return MinHash(
-        hashvalues=values.astype(np.uint64), permutations=_permutations(), scheme=_SCHEME
-    )
 
 
 def _numbers(text: str) -> set[str]:
@@ -176,20 +166,51 @@ def outlet(source: str) -> str:
 # -- the LSH index, kept in step with the store -------------------------------------
 
 
-@dataclass
-class Member:
-    """What the index knows of a stored article."""
-
-    date: str | None
-    signature: np.ndarray
-
-
 # Reads the store (or anything else) for articles: ids -> the records of those found.
 ArticleReader = Callable[[Sequence[str]], "dict[str, ArticleRecord]"]
 
 
+@lru_cache(maxsize=1)
+def _bands() -> tuple[int, int]:
+    """(bands, rows per band) that datasketch chooses for ``LSH_THRESHOLD``, weighted
+    towards recall: a missed candidate is a missed copy, a needless one costs a
+    comparison of signatures."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM, weights=(0.2, 0.8))
+    return int(lsh.b), int(lsh.r)
+
+
+def band_keys(signatures: np.ndarray) -> np.ndarray:
+    """One 64-bit key per LSH band of each signature row (``[n, bands]``).
+
+    Two signatures share a key where they agree on a band's values. Each band's
+    keys are salted differently, so one sorted array can hold every band. Rows of up
+    to two 32-bit values pack exactly; longer rows are folded. The rare collision
+    (folding, or two bands' salts) only adds a candidate that the comparison of
+    signatures then drops.
+    """
+    b, r = _bands()
+    rows = np.atleast_2d(signatures)[:, : b * r].astype(np.uint64).reshape(-1, b, r)
+    keys = rows[:, :, 0].copy()
+    for j in range(1, r):
+        if r == 2:
+            keys |= rows[:, :, j] << np.uint64(32)
+        else:
+            keys = (keys * np.uint64(0x100000001B3)) ^ rows[:, :, j]
+    salt = np.arange(b, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return keys ^ salt
+
+
 class StoryIndex:
     """MinHash LSH over every article of the library.
+
+    The signatures and their band keys are numpy arrays, a row per article, about
+    1.5 KB an article. (datasketch's ``MinHashLSH`` kept a Python set for every band
+    key, ~16 KB an article: a third of a GiB at 20,000 articles.) A query looks its
+    band keys up in one sorted array of every row's keys, and scans the rows added
+    since that array was last sorted: at most 1,024 or a sixteenth of the index, so
+    sorting again costs each added article a constant share.
 
     ``sync(generation, ids, read)`` brings it up to the store's state; it is saved
     to ``cache_dir`` after each sync that changed it, so a restart loads it instead
@@ -199,33 +220,85 @@ class StoryIndex:
     def __init__(self, cache_dir: Path | None = None) -> None:
         self.cache_dir = cache_dir
         self.generation: str | None = None
-        self.members: dict[str, Member] = {}
-        # Weighted towards recall: a missed candidate is a missed copy, while a
-        # needless one costs a comparison of signatures.
-        from datasketch import MinHashLSH
-
-        self._lsh = MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM, weights=(0.2, 0.8))
+        self.ids: list[str] = []
+        self.dates: list[str | None] = []
+        self._row: dict[str, int] = {}
+        # Rows [0, len(ids)) are in use; the arrays double when they fill, so adding
+        # articles one at a time (as ingest does) never copies the whole index.
+        self._signatures = np.zeros((0, NUM_PERM), dtype=np.uint32)
+        self._keys = np.zeros((0, _bands()[0]), dtype=np.uint64)
+        # Every key of rows [0, _sorted_rows), sorted, and the row each came from.
+        self._sorted_rows = 0
+        self._sorted_keys = np.zeros(0, dtype=np.uint64)
+        self._key_rows = np.zeros(0, dtype=np.int32)
         self._loaded = False
 
     def __len__(self) -> int:
-        return len(self.members)
+        return len(self.ids)
+
+    def __contains__(self, article_id: object) -> bool:
+        return article_id in self._row
 
     def add(self, article_id: str, date: str | None, values: np.ndarray) -> None:
-        if article_id in self.members:
+        if article_id in self._row:
             return
-        self.members[article_id] = Member(date, values)
-        self._lsh.insert(article_id, _minhash(values), check_duplication=False)
+        n = len(self.ids)
+        if n == len(self._signatures):
+            grown = max(1_024, 2 * n)
+            self._signatures = np.resize(self._signatures, (grown, NUM_PERM))
+            self._keys = np.resize(self._keys, (grown, self._keys.shape[1]))
+        self._signatures[n] = values
+        self._keys[n] = band_keys(values)[0]
+        self._row[article_id] = n
+        self.ids.append(article_id)
+        self.dates.append(date)
 
     def remove(self, article_id: str) -> None:
-        if self.members.pop(article_id, None) is not None:
-            self._lsh.remove(article_id)
+        row = self._row.pop(article_id, None)
+        if row is None:
+            return
+        last = len(self.ids) - 1
+        if row != last:  # the last row fills the gap
+            moved = self.ids[last]
+            self.ids[row], self.dates[row] = moved, self.dates[last]
+            self._signatures[row] = self._signatures[last]
+            self._keys[row] = self._keys[last]
+            self._row[moved] = row
+        self.ids.pop()
+        self.dates.pop()
+        # Rows moved: the sorted keys go, and are sorted again when the tail is long.
+        self._sorted_rows = 0
+        self._sorted_keys = self._sorted_keys[:0]
+        self._key_rows = self._key_rows[:0]
+
+    def signature_of(self, article_id: str) -> np.ndarray:
+        return self._signatures[self._row[article_id]]
+
+    def _sort(self) -> None:
+        n = len(self.ids)
+        keys = self._keys[:n].ravel()
+        order = np.argsort(keys, kind="stable")
+        self._sorted_keys = keys[order]
+        self._key_rows = (order // self._keys.shape[1]).astype(np.int32)
+        self._sorted_rows = n
 
     def candidates(self, values: np.ndarray) -> list[str]:
         """Articles whose signature is near enough to compare texts, nearest first."""
-        found = [str(k) for k in self._lsh.query(_minhash(values))]
+        n = len(self.ids)
+        if n - self._sorted_rows > max(1_024, self._sorted_rows // 16):
+            self._sort()
+        query = band_keys(values)[0]
+        lo = np.searchsorted(self._sorted_keys, query, side="left")
+        hi = np.searchsorted(self._sorted_keys, query, side="right")
+        hits: list[np.ndarray] = [self._key_rows[i:j] for i, j in zip(lo, hi, strict=True) if j > i]
+        tail = self._keys[self._sorted_rows : n]
+        hits.append(np.flatnonzero((tail == query).any(axis=1)) + self._sorted_rows)
+        rows = np.unique(np.concatenate(hits))
         # The signatures' agreement estimates the Jaccard; below 0.1 no rule can pass.
-        estimate = {k: float(np.mean(self.members[k].signature == values)) for k in found}
-        return sorted((k for k in found if estimate[k] >= 0.1), key=lambda k: -estimate[k])
+        estimate = (self._signatures[rows] == np.asarray(values, dtype=np.uint32)).mean(axis=1)
+        keep = estimate >= 0.1
+        order = np.argsort(-estimate[keep], kind="stable")
+        return [self.ids[i] for i in rows[keep][order]]
 
     def sync(
         self,
@@ -240,9 +313,9 @@ class StoryIndex:
         if generation == self.generation:
             return
         ids = set(stored_ids())
-        for gone in set(self.members) - ids:
+        for gone in set(self.ids) - ids:
             self.remove(gone)
-        new = sorted(ids - set(self.members))
+        new = sorted(ids - set(self.ids))
         for i in range(0, len(new), 1_000):
             found = read(new[i : i + 1_000])
             for article_id, record in found.items():
@@ -260,14 +333,8 @@ class StoryIndex:
         try:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-            ids = list(self.members)
-            matrix = np.stack([self.members[i].signature for i in ids]) if ids else np.zeros(0)
-            np.save(tmp / "signatures.npy", matrix)
-            meta = {
-                "generation": self.generation,
-                "ids": ids,
-                "dates": [self.members[i].date for i in ids],
-            }
+            np.save(tmp / "signatures.npy", self._signatures[: len(self.ids)])
+            meta = {"generation": self.generation, "ids": self.ids, "dates": self.dates}
             (tmp / "index.json").write_text(json.dumps(meta))
             shutil.rmtree(self.cache_dir, ignore_errors=True)
             tmp.rename(self.cache_dir)
