@@ -303,11 +303,13 @@ def test_chunking_a_giant_line_stays_linear_and_fast() -> None:
     spans = split_sentences(unpunctuated)
     assert all(s.end - s.start <= 10_000 for s in spans)
     # Prose on one line: the splitter runs on bounded blocks, so time grows linearly
-    # with size (10x the text in about 10x the time).
+    # with size: 10x the text in about 10x the time, where a quadratic splitter takes
+    # 100x. The bound sits between, as a loaded CI machine (one run here measured 44x
+    # while other jobs shared the cores) stretches the ratio.
     sentence = "The council approved the budget after a long debate."
     small, large = " ".join([sentence] * 370), " ".join([sentence] * 3_700)  # 20 kB, 200 kB
-    ratio = best_of(2, split_sentences, large) / best_of(2, split_sentences, small)
-    assert ratio < 25, ratio
+    ratio = best_of(3, split_sentences, large) / best_of(5, split_sentences, small)
+    assert ratio < 60, ratio
     # The cuts fall between sentences: every sentence is whole.
     article = Article(large, "t", None, "s")
     sentences = {large[s.start : s.end] for s in split_sentences(large)}
