@@ -156,6 +156,8 @@ def provenance() -> dict[str, Any]:
     return {
         **_state_over_the_run(),
         "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        # Settings given in the environment change results as much as the command does.
+        "settings": {k: v for k, v in sorted(os.environ.items()) if k.startswith("NEWSQA_")},
         "saved": datetime.now().isoformat(timespec="seconds"),
         "load_at_save": load(),
         "machine": machine(),

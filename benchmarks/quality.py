@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         columns.append("newsqa before")
     print(table(columns, lines))
     path = save_json(
-        f"quality-{args.split}",
+        f"quality-{args.split}.json",
         {"split": args.split, "sets": results, "machine": machine(), "limit": args.limit},
     )
     print(f"\nsaved {path}", file=sys.stderr)
