@@ -104,10 +104,12 @@ def test_labelled_reprints_from_reuters_group_and_templates_do_not() -> None:
     assert not same_story(*docs["3164"], *docs["3735"]).same
 
 
-def test_the_index_finds_what_datasketchs_lsh_finds_through_adds_and_removals() -> None:
+def test_the_index_finds_what_datasketchs_lsh_finds_through_adds_and_removals(
+    tmp_path: Path,
+) -> None:
     """The numpy index must give the candidates of datasketch's ``MinHashLSH`` with the
     same bands (the reference it replaced), while rows are sorted, in the unsorted
-    tail, and after removals move rows."""
+    tail, after removals move rows, and once saved and loaded again."""
     from datasketch import MinHash, MinHashLSH
 
     from newsqa import stories
@@ -143,12 +145,19 @@ def test_the_index_finds_what_datasketchs_lsh_finds_through_adds_and_removals() 
 
     for i, values in enumerate(signatures):
         reference.insert(str(i), minhash(values), check_duplication=False)
-        index.add(str(i), None, values)
+        index.add(str(i), values)
         if i in (500, 2_999):
             same_candidates()
     for i in range(0, 3_000, 7):
         reference.remove(str(i))
         index.remove(str(i))
+    same_candidates()
+    assert len(index) == len(reference.keys) and "7" not in index
+
+    index.cache_dir = tmp_path / "stories"
+    index.save()
+    index = StoryIndex(tmp_path / "stories")
+    index._load()
     same_candidates()
     assert len(index) == len(reference.keys) and "7" not in index
 

@@ -221,7 +221,6 @@ class StoryIndex:
         self.cache_dir = cache_dir
         self.generation: str | None = None
         self.ids: list[str] = []
-        self.dates: list[str | None] = []
         self._row: dict[str, int] = {}
         # Rows [0, len(ids)) are in use; the arrays double when they fill, so adding
         # articles one at a time (as ingest does) never copies the whole index.
@@ -239,7 +238,7 @@ class StoryIndex:
     def __contains__(self, article_id: object) -> bool:
         return article_id in self._row
 
-    def add(self, article_id: str, date: str | None, values: np.ndarray) -> None:
+    def add(self, article_id: str, values: np.ndarray) -> None:
         if article_id in self._row:
             return
         n = len(self.ids)
@@ -251,7 +250,6 @@ class StoryIndex:
         self._keys[n] = band_keys(values)[0]
         self._row[article_id] = n
         self.ids.append(article_id)
-        self.dates.append(date)
 
     def remove(self, article_id: str) -> None:
         row = self._row.pop(article_id, None)
@@ -260,12 +258,11 @@ class StoryIndex:
         last = len(self.ids) - 1
         if row != last:  # the last row fills the gap
             moved = self.ids[last]
-            self.ids[row], self.dates[row] = moved, self.dates[last]
+            self.ids[row] = moved
             self._signatures[row] = self._signatures[last]
             self._keys[row] = self._keys[last]
             self._row[moved] = row
         self.ids.pop()
-        self.dates.pop()
         # Rows moved: the sorted keys go, and are sorted again when the tail is long.
         self._sorted_rows = 0
         self._sorted_keys = self._sorted_keys[:0]
@@ -313,16 +310,16 @@ class StoryIndex:
         if generation == self.generation:
             return
         ids = set(stored_ids())
-        for gone in set(self.ids) - ids:
+        for gone in self._row.keys() - ids:
             self.remove(gone)
-        new = sorted(ids - set(self.ids))
+        new = sorted(ids - self._row.keys())
         for i in range(0, len(new), 1_000):
             found = read(new[i : i + 1_000])
             for article_id, record in found.items():
                 values = record.signature
                 if values is None:  # stored before stories existed: sign it now
                     values = signature(record.text)
-                self.add(article_id, record.date, values)
+                self.add(article_id, values)
         self.generation = generation
 
     def save(self) -> None:
@@ -334,7 +331,7 @@ class StoryIndex:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             np.save(tmp / "signatures.npy", self._signatures[: len(self.ids)])
-            meta = {"generation": self.generation, "ids": self.ids, "dates": self.dates}
+            meta = {"generation": self.generation, "ids": self.ids}
             (tmp / "index.json").write_text(json.dumps(meta))
             shutil.rmtree(self.cache_dir, ignore_errors=True)
             tmp.rename(self.cache_dir)
@@ -348,13 +345,16 @@ class StoryIndex:
         try:
             meta = json.loads((self.cache_dir / "index.json").read_text())
             matrix = np.load(self.cache_dir / "signatures.npy")
-            ids, dates = list(meta["ids"]), list(meta["dates"])
-            if len(ids) != len(dates) or (ids and matrix.shape != (len(ids), NUM_PERM)):
+            ids = [str(i) for i in meta["ids"]]
+            if len(set(ids)) != len(ids) or (ids and matrix.shape != (len(ids), NUM_PERM)):
                 return
         except (OSError, ValueError, KeyError):
             return  # unreadable: the sync reads every signature from the store
-        for i, article_id in enumerate(ids):
-            self.add(article_id, dates[i], matrix[i])
+        if ids:  # one array operation for the whole cache, not an add per article
+            self.ids = ids
+            self._row = {article_id: i for i, article_id in enumerate(ids)}
+            self._signatures = matrix.astype(np.uint32)
+            self._keys = band_keys(self._signatures)
         self.generation = meta["generation"]
 
 
@@ -401,7 +401,7 @@ def assign(
             if match.same and (best is None or match.jaccard > best[0]):
                 best = (match.jaccard, story)
         item.story = best[1] if best else item.article.id
-        index.add(item.article.id, item.article.date, item.signature)
+        index.add(item.article.id, item.signature)
 
 
 def regroup(members: dict[str, ArticleRecord]) -> dict[str, str]:
