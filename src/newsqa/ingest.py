@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from newsqa.articles import ArticleError, discover, parse_bytes_results, parse_f
 from newsqa.chunking import chunk_article
 from newsqa.embeddings import MiniLMEmbeddings
 from newsqa.models import Article, FileResult, IngestReport, Passage
-from newsqa.runtime import mallopt
+from newsqa.runtime import release_free_memory
 from newsqa.settings import Settings
 from newsqa.store import EmbeddedArticle, Store, StoreError
 from newsqa.stories import StoryIndex
@@ -236,9 +235,19 @@ def _write(
     batches = _batches(planned, settings)
     if not batches:
         return
-    _bound_allocator()
     failure: str | None = None  # set once the store refused a write
     estimated = sum(_estimate(p, settings.chunk_chars) for p in planned)
+
+    def embedded(n: int) -> None:
+        # Each forward pass frees ~100 MB of activations, of shapes that vary with the
+        # texts' lengths; glibc keeps the freed memory in its heap, fragmented, and
+        # ingest's RSS grew with every batch. Handing it back after each batch keeps
+        # the peak at a batch's worth, at the raw encoder's speed. (A fixed mmap
+        # threshold bounded it too, but faulted fresh pages in for every tensor:
+        # embedding ran ~25% slower: benchmarks/RESULTS.md.)
+        release_free_memory()
+        bar.update(n)
+
     with (
         tqdm(
             total=estimated, desc="Embedding", unit="passage", disable=not progress or not estimated
@@ -261,7 +270,7 @@ def _write(
             error = failure or chunk_error
             if error is None:
                 try:
-                    prepared = _prepare(store, embeddings, batch, bar.update)
+                    prepared = _prepare(store, embeddings, batch, embedded)
                 except StoreError as exc:
                     error = failure = f"could not read the store: {exc}"
                 except Exception as exc:  # e.g. the embedder failed: the rest may still go
@@ -279,28 +288,6 @@ def _write(
         if writing is not None:
             _settle(*writing)
     index.save()
-
-
-# glibc's malloc serves a block from its heaps unless it is at least this big; then it
-# maps it on its own and unmaps it when freed. (M_MMAP_THRESHOLD, for mallopt.)
-_MMAP_THRESHOLD = 1 << 20
-_M_MMAP_THRESHOLD = -3
-
-
-@cache
-def _bound_allocator() -> None:
-    """Hand the model's big activations back to the system as they are freed.
-
-    glibc raises its threshold for mapping a block separately each time it frees such
-    a block (up to 32 MB), so a forward pass's tensors (a batch's hidden states are
-    ~12 MB) soon come from its heaps instead, which fragment as batch shapes vary and
-    keep what they grew to: ingest's peak RSS rose round after round (1,226 MiB after
-    2,000 passages, where the raw encoder's reached 1,083). A fixed threshold keeps
-    them mapped: 863 MiB after 2,000 passages, flat from the third 500-passage round
-    on (benchmarks/RESULTS.md). Process-wide and once. (The number of heaps is
-    bounded too, but that must happen before threads start: ``configure_process``.)
-    """
-    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
 def _error(future: Future[None], what: str) -> str | None:
