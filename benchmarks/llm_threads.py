@@ -31,7 +31,7 @@ from common import ROOT, load_str, log, median, save_json, table
 WORKER = """
 import json, os, sys, time
 from newsqa.runtime import configure_process
-configure_process()
+configure_process(local_llm=True)
 from langchain_core.messages import HumanMessage, SystemMessage
 from newsqa.articles import parse_file
 from newsqa.chunking import chunk_article

@@ -145,3 +145,27 @@ def test_entry_points_keep_one_malloc_heap_unless_the_user_says(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"heaps {heaps}"
+
+
+WAIT_POLICY = """
+import os
+from newsqa.runtime import configure_process
+
+configure_process(local_llm={local_llm})
+print("policy", os.environ.get("OMP_WAIT_POLICY"))
+"""
+
+
+@pytest.mark.parametrize(("local_llm", "policy"), [(False, "None"), (True, "PASSIVE")])
+def test_openmp_threads_sleep_only_where_a_local_model_may_run(
+    local_llm: bool, policy: str
+) -> None:
+    # torch shares llama.cpp's OpenMP runtime: its forward passes ran ~10% slower
+    # with sleeping threads, so ingest and plain questions keep OpenMP's default.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = WAIT_POLICY.format(local_llm=local_llm)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"policy {policy}"

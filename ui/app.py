@@ -766,6 +766,7 @@ def main() -> None:
         st.error(escape_markdown(f"The NEWSQA_* settings are invalid: {exc}"))
         st.stop()
     st.session_state.settings = settings  # for the callbacks, which run before this line
+    configure_process(local_llm=settings.llm_gguf is not None)  # before the library loads
     loader = library_loader(settings.model_dump_json(), settings)
     if not loader.ready:
         show_loading(loader, settings)  # reruns once loaded

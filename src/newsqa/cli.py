@@ -39,7 +39,7 @@ def _qa(ctx: click.Context) -> NewsQA:
 
     if "qa" not in ctx.meta:
         settings = _settings(ctx)
-        configure_process(settings.data_dir)
+        configure_process(settings.data_dir, local_llm=settings.llm_gguf is not None)
         ctx.meta["qa"] = NewsQA(settings)
     qa: NewsQA = ctx.meta["qa"]
     return qa

@@ -30,11 +30,13 @@ ENVIRONMENT = {
     "TOKENIZERS_PARALLELISM": "false",
     # onnxruntime writes a telemetry device id under ~/.cache without it.
     "ORT_DISABLE_TELEMETRY": "1",
-    # llama.cpp's OpenMP threads spin while they wait for each other. On a busy
-    # machine (2 shared cores) that cut generation from ~30 to ~2 tokens/s; sleeping
-    # instead costs next to nothing on an idle one. Read when llama.cpp loads.
-    "OMP_WAIT_POLICY": "PASSIVE",
 }
+# llama.cpp's OpenMP threads spin while they wait for each other. On a busy machine
+# (2 shared cores) that cut generation from ~30 to ~2 tokens/s; sleeping instead costs
+# it next to nothing on an idle one. torch shares the OpenMP runtime (one libgomp.so.1
+# per process, which reads this once, when the first of them loads), and its forward
+# passes do wait between layers: set only where a local model may run.
+LOCAL_LLM_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 # They log a warning for every page or file they discard; newsqa's own per-file
 # error already says why, so for users their chatter is noise.
@@ -102,16 +104,17 @@ def malloc_heaps() -> int | None:
         return f.read().decode().count("<heap nr=")
 
 
-def configure_process(data_dir: Path | None = None) -> None:
+def configure_process(data_dir: Path | None = None, local_llm: bool = False) -> None:
     """Set the environment, logging and allocator newsqa's programs run with
-    (idempotent).
+    (idempotent). ``local_llm``: the process may run a GGUF model with llama.cpp
+    (``NEWSQA_LLM_GGUF`` is set); call it before torch or llama.cpp loads.
 
     With the library's ``data_dir``: torch makes its compile cache folder as it
     loads (``/tmp/torchinductor_<user>`` by default), though newsqa compiles
     nothing; it goes in the data dir, like everything else newsqa writes.
     """
     _limit_malloc_arenas()
-    for key, value in ENVIRONMENT.items():
+    for key, value in (ENVIRONMENT | (LOCAL_LLM_ENVIRONMENT if local_llm else {})).items():
         os.environ.setdefault(key, value)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -121,6 +124,7 @@ def configure_process(data_dir: Path | None = None) -> None:
 
 __all__ = [
     "ENVIRONMENT",
+    "LOCAL_LLM_ENVIRONMENT",
     "QUIET_LOGGERS",
     "configure_process",
     "malloc_heaps",
