@@ -160,8 +160,8 @@ print("policy", os.environ.get("OMP_WAIT_POLICY"))
 def test_openmp_threads_sleep_only_where_a_local_model_may_run(
     local_llm: bool, policy: str
 ) -> None:
-    # torch shares llama.cpp's OpenMP runtime: its forward passes ran ~10% slower
-    # with sleeping threads, so ingest and plain questions keep OpenMP's default.
+    # torch shares llama.cpp's OpenMP runtime, and its forward passes wait on their
+    # threads between layers: ingest and plain questions keep OpenMP's default.
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     code = WAIT_POLICY.format(local_llm=local_llm)
     done = subprocess.run(
