@@ -440,6 +440,24 @@ def migrate(ctx: click.Context) -> None:
     click.echo(f"moved the sentence vectors of {moved:,} of {total:,} passages")
 
 
+@main.command()
+@click.pass_context
+def repair(ctx: click.Context) -> None:
+    """Rebuild the library's vector index if it cannot be read back.
+
+    A process killed while Chroma saves its index can leave a file of it empty,
+    and then every question fails. The articles and passages are intact; this
+    embeds every passage again and writes the index anew (the damaged files are
+    kept in the data dir's damaged/ folder). Safe to interrupt and rerun.
+    """
+    qa = _qa(ctx)
+    rebuilt = qa.repair(progress=True)
+    if rebuilt:
+        click.echo(f"rebuilt the index of {', '.join(rebuilt)}")
+    else:
+        click.echo("nothing to repair: every index reads back whole")
+
+
 def run(args: Sequence[str] | None = None) -> None:
     """Entry point: set up the process, run the command, and turn expected failures
     into one clear ``error:`` line and exit code 1 (usage errors: 2)."""

@@ -20,6 +20,11 @@ class StoreError(NewsQAError, RuntimeError):
     """The store cannot be reached or written; the message says what to do."""
 
 
+class DamagedIndexError(StoreError):
+    """A vector index Chroma cannot read (a process was killed while it was saved);
+    ``newsqa repair`` rebuilds it from the records, which are intact."""
+
+
 class QuestionError(NewsQAError, ValueError):
     """A question that cannot be asked (empty, too long); the message says why."""
 
@@ -33,6 +38,7 @@ class GenerativeSetupError(NewsQAError, RuntimeError):
 
 
 __all__ = [
+    "DamagedIndexError",
     "EmbedderSetupError",
     "GenerativeSetupError",
     "NewsQAError",

@@ -31,6 +31,7 @@ from newsqa import dates, stories
 from newsqa.articles import ArticleError, discover, parse_bytes_results, parse_file_results
 from newsqa.chunking import chunk_article
 from newsqa.embeddings import MiniLMEmbeddings
+from newsqa.errors import DamagedIndexError
 from newsqa.models import Article, FileResult, IngestReport, Passage
 from newsqa.runtime import release_free_memory
 from newsqa.settings import Settings
@@ -141,8 +142,13 @@ def ingest_parsed(
     (``NewsQA``); without one, it is loaded from its cache for this ingest.
     """
     report = IngestReport()
-    store.refresh()
-    known = store.article_origins()
+    try:
+        store.refresh()
+        known = store.article_origins()
+    except DamagedIndexError:
+        # A kill while Chroma saved its index: rebuild it, then go on with the ingest.
+        repair(store, embeddings, progress)
+        known = store.article_origins()
     planned: list[_Planned] = []
     seen: set[str] = set()
     for label, items in parsed:
@@ -168,6 +174,24 @@ def ingest_parsed(
     index = story_index if story_index is not None else StoryIndex(story_cache(settings))
     _write(store, embeddings, planned, settings, progress, index)
     return report
+
+
+def repair(store: Store, embeddings: MiniLMEmbeddings, progress: bool = False) -> list[str]:
+    """Rebuild the store's vector indexes that cannot be read back (a process was
+    killed while Chroma saved one), embedding every passage again; returns the
+    collections rebuilt. See :meth:`newsqa.store.Store.repair`."""
+    bars: list[tqdm[None]] = []  # shown once there is something to rebuild
+
+    def advance(n: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, desc="Rebuilding the index", unit="passage"))
+        bars[0].update(n)
+
+    try:
+        return store.repair(embeddings.encode, advance if progress else None)
+    finally:
+        for bar in bars:
+            bar.close()
 
 
 def story_cache(settings: Settings) -> Path:

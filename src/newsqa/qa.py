@@ -250,6 +250,14 @@ class NewsQA:
                 story_index=self.story_index,
             )
 
+    def repair(self, *, progress: bool = False) -> list[str]:
+        """Rebuild any vector index of the library that cannot be read back (a process
+        was killed while Chroma saved it); returns the collections rebuilt."""
+        from newsqa.ingest import repair
+
+        with self._writing():
+            return repair(self.store, self.ingest_embeddings, progress)
+
     def articles(self) -> list[ArticleInfo]:
         """The articles in the library, newest first."""
         return list(self.catalog().articles)

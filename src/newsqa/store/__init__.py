@@ -15,7 +15,8 @@ The package, one job per module:
   place to add a stored field);
 - ``sidecar``: the embedded store's sentence vectors and article texts, beside Chroma;
 - ``listing``: the article list as a file, so that listing needs no Chroma;
-- ``side``: collections other modules keep in the library (followed feeds).
+- ``side``: collections other modules keep in the library (followed feeds);
+- ``rebuild``: recognising a vector index a crash left unreadable, for :meth:`Store.repair`.
 
 What is stored:
 
@@ -54,7 +55,7 @@ import numpy as np
 from newsqa.errors import StoreError
 from newsqa.models import Filters
 from newsqa.settings import Settings
-from newsqa.store import records
+from newsqa.store import rebuild, records
 from newsqa.store.connection import Connection
 from newsqa.store.journal import Journal, WriterLock
 from newsqa.store.listing import Listing
@@ -616,6 +617,145 @@ class Store:
                 if on_progress is not None:
                     on_progress(len(found["ids"]))
         return moved
+
+    def repair(
+        self,
+        encode: Callable[[list[str]], np.ndarray],
+        on_progress: Callable[[int, int], object] | None = None,
+        batch: int = 256,
+    ) -> list[str]:
+        """Rebuild each of the library's vector indexes that Chroma cannot read back
+        (see :mod:`newsqa.store.rebuild`); returns the collections rebuilt, none when
+        every index reads back whole. Embedded only: a server keeps its own.
+
+        ``encode(texts)`` gives passage vectors as ingest wrote them (it holds the
+        model; the store does not embed). ``on_progress(n, total)``: ``n`` more of
+        ``total`` passages done. Safe to interrupt and rerun.
+        """
+        if self.is_server:
+            return []
+        note = rebuild.RebuildNote(self.settings.data_dir)
+        prefix = f"{self.settings.collection}_"
+        with self._journal.lock.held():
+            due = note.read()
+            self._conn.connect()
+            folders = {
+                name: folder
+                for name, folder in rebuild.vector_folders(
+                    self.settings.data_dir / "chroma"
+                ).items()
+                if name.startswith(prefix)
+            }
+            redo = [n for n in folders if n in due or "*" in due]
+            damaged = [n for n in folders if n not in redo and self._conn.unreadable(n)]
+            if not redo and not damaged:
+                note.clear()
+                return []
+            note.write(sorted(redo + damaged))
+            rebuild.set_aside(self.settings.data_dir, {n: folders[n] for n in damaged}, keep=True)
+            rebuild.set_aside(self.settings.data_dir, {n: folders[n] for n in redo}, keep=False)
+            self._conn.rebuilding = True
+            try:
+                self._conn.call("reopening the store", self._conn.open)
+                with self.writing():
+                    self._rebuild(set(redo + damaged), encode, on_progress, batch)
+                note.clear()
+            finally:
+                self._conn.rebuilding = False
+        return sorted(redo + damaged)
+
+    def _rebuild(
+        self,
+        names: set[str],
+        encode: Callable[[list[str]], np.ndarray],
+        on_progress: Callable[[int, int], object] | None,
+        batch: int,
+    ) -> None:
+        """Write every record of these collections again, with its vector (inside
+        :meth:`writing`, the damaged index folders set aside)."""
+        prefix = self.settings.collection
+        sums: dict[str, np.ndarray] = {}  # article id -> sum of its passage vectors
+        ids = self.passage_ids()
+        orphans: set[str] = set()
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            include: Any = ["documents", "metadatas"]
+            if f"{prefix}_passages" not in names:
+                include = ["metadatas", "embeddings"]  # only the article means are wanted
+            found = self._conn.call(
+                "reading passages", self._on_passages("get", ids=chunk, include=include)
+            )
+            metas = [dict(m) for m in found["metadatas"] or []]
+            owners = [str(m["article_id"]) for m in metas]
+            if f"{prefix}_passages" in names:
+                views = self._article_views(owners)
+                docs = list(found["documents"] or [None] * len(metas))
+                orphans |= {a for a in owners if a not in views}
+                rows = [i for i, a in enumerate(owners) if a in views]
+                texts = [
+                    records.stored_passage(metas[i], views[owners[i]], docs[i]).passage.text
+                    for i in rows
+                ]
+                vectors = encode(texts).astype(np.float32) if texts else np.zeros((0, 0))
+                self._rewrite(
+                    "passages",
+                    [found["ids"][i] for i in rows],
+                    [docs[i] for i in rows],
+                    [metas[i] for i in rows],
+                    vectors,
+                )
+                owners = [owners[i] for i in rows]
+            else:
+                vectors = np.asarray(found["embeddings"], dtype=np.float32)
+            for owner, vector in zip(owners, vectors, strict=True):
+                sums[owner] = sums.get(owner, 0.0) + vector
+            if on_progress is not None:
+                on_progress(len(chunk), len(ids))
+        if orphans:  # passages an interrupted write left without their article
+            self._delete_passages("removing orphan passages", sorted(orphans))
+        if f"{prefix}_articles" in names:
+            found = self._conn.call(
+                "reading articles",
+                lambda: self._conn.articles.get(include=["documents", "metadatas"]),
+            )
+            metas = [dict(m) for m in found["metadatas"] or []]
+            means = []
+            for article_id, meta in zip(found["ids"], metas, strict=True):
+                total = sums.get(article_id)
+                if total is None:  # as ingest does for an article without passages
+                    total = encode([records.article_info(article_id, meta).title])[0]
+                means.append(total / max(float(np.linalg.norm(total)), 1e-12))
+            docs = list(found["documents"] or [None] * len(metas))
+            self._rewrite(
+                "articles", list(found["ids"]), docs, metas, np.asarray(means, dtype=np.float32)
+            )
+        for name in sorted(names - {f"{prefix}_passages", f"{prefix}_articles"}):
+            side = self.side(name.removeprefix(f"{prefix}_"))
+            side.upsert("rebuilding the index", side.records("reading records"))
+
+    def _rewrite(
+        self,
+        collection: str,
+        ids: list[str],
+        documents: list[str | None],
+        metadatas: list[dict[str, Any]],
+        vectors: np.ndarray,
+    ) -> None:
+        """Upsert records as they were, with new vectors. Those with a document and those
+        without go apart: Chroma takes documents for all records of a call or none."""
+        what = f"rebuilding the {collection} index"
+        for has_doc in (True, False):
+            rows = [i for i, d in enumerate(documents) if bool(d) == has_doc]
+            if rows:
+                texts = [str(documents[i]) for i in rows] if has_doc else None
+                self._upsert(
+                    what,
+                    collection,
+                    [ids[i] for i in rows],
+                    texts,
+                    [metadatas[i] for i in rows],
+                    vectors[rows],
+                )
 
 
 __all__ = [

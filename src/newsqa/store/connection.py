@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from newsqa.errors import StoreError
 from newsqa.settings import Settings
+from newsqa.store import rebuild
 
 if TYPE_CHECKING:
     import chromadb
@@ -112,6 +113,8 @@ class Connection:
         self.opened = False
         self.generation = ""  # of this view: the stamp the store carried when read
         self.max_batch = 1
+        # Set by Store.repair while it rebuilds: opening must not refuse the half-built index.
+        self.rebuilding = False
 
     def failure(self, what: str, exc: BaseException | str) -> StoreError:
         return failure(self.settings, what, exc)
@@ -143,7 +146,12 @@ class Connection:
                 self.open()
             return op()
         except _storage_errors() as exc:
+            if not self.is_server and rebuild.is_damage(exc):
+                raise self.damaged(exc) from exc
             raise self.failure(what, exc) from exc
+
+    def damaged(self, exc: BaseException | str) -> StoreError:
+        return rebuild.damaged_error(self.settings.data_dir, _reason(exc))
 
     def _worth_reopening(self, exc: Exception) -> bool:
         import chromadb.errors
@@ -179,8 +187,8 @@ class Connection:
             path=str(self.settings.data_dir / "chroma"), settings=chroma_settings
         )
 
-    def open(self) -> None:
-        """(Re)connect and fetch fresh collection handles; call it holding the lock."""
+    def connect(self) -> None:
+        """A fresh client, no collection opened yet; call it holding the lock."""
         import chromadb.api.client
 
         if not self.is_server:
@@ -188,18 +196,45 @@ class Connection:
             # would hand back the same stale in-memory index.
             chromadb.api.client.SharedSystemClient.clear_system_cache()
         self.client = self._client()
+
+    def open(self) -> None:
+        """(Re)connect and fetch fresh collection handles; call it holding the lock."""
+        self.connect()
         name = self.settings.collection
         self.passages = self._collection(f"{name}_passages")
         self.articles = self._collection(f"{name}_articles")
         if not self.is_server:
+            due = rebuild.RebuildNote(self.settings.data_dir).read()
+            if due and not self.rebuilding:
+                raise self.damaged("a rebuild of it was interrupted")
             # Chroma applies log entries a killed writer left unapplied on the first read,
             # i.e. a read may write: do it here, where the caller holds the writer lock.
-            self.passages.count()
-            self.articles.count()
+            try:
+                self.passages.count()
+                self.articles.count()
+            except _storage_errors() as exc:
+                if rebuild.is_damage(exc):
+                    raise self.damaged(exc) from exc
+                raise
         # Chroma's own limit on records per write (5,461 embedded; the server says its own).
         self.max_batch = self.client.get_max_batch_size()
         self.generation = self.read_generation()
         self.opened = True
+
+    def unreadable(self, name: str, page: int = 5_000) -> str | None:
+        """Why the collection ``name``'s vector index does not read back whole (every
+        vector), or None if it does; after :meth:`connect`, holding the lock."""
+        try:
+            collection = self.client.get_collection(name)
+            collection.count()
+            offset = 0
+            while found := collection.get(include=["embeddings"], limit=page, offset=offset)["ids"]:
+                offset += len(found)
+        except _storage_errors() as exc:
+            if rebuild.is_damage(exc):
+                return _reason(exc)
+            raise self.failure(f"checking the index of {name}", exc) from exc
+        return None
 
     def _collection(self, name: str) -> Any:
         """The collection ``name``, created if need be; embedded, with the index synced

@@ -38,6 +38,17 @@ class SideCollection:
 
         return self._conn.call(what, read)
 
+    def records(self, what: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every ``(id, metadata)`` record (for rebuilding the index: see Store.repair)."""
+
+        def read() -> list[tuple[str, dict[str, Any]]]:
+            found = self._collection().get(include=["metadatas"])
+            return [
+                (i, dict(m)) for i, m in zip(found["ids"], found["metadatas"] or [], strict=True)
+            ]
+
+        return self._conn.call(what, read)
+
     def upsert(self, what: str, records: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Write ``(id, metadata)`` records (inside the store's ``writing()``)."""
         for start in range(0, len(records), self._conn.max_batch):
