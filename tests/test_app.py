@@ -25,6 +25,7 @@ from newsqa.models import Answer, Citation, FileResult, IngestReport
 from newsqa.store import ArticleInfo
 
 from .conftest import ROOT, SEEDS
+from .test_faults import damage_passage_index, write_corpus
 
 APP = ROOT / "ui" / "app.py"
 SEED_TITLE = "The German government has strongly denied"
@@ -256,6 +257,20 @@ def test_generative_mode_offered_only_when_configured(
 
 
 @pytest.mark.slow
+@pytest.mark.slow
+def test_damaged_index_is_rebuilt_while_the_app_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    news, data_dir = tmp_path / "news", tmp_path / "library"
+    write_corpus(news, range(60))
+    assert NewsQA(Settings(data_dir=data_dir)).ingest([news]).ok
+    damage_passage_index(data_dir)  # as a kill while Chroma saved its index leaves it
+    at = _app(data_dir, monkeypatch)  # loads, rebuilding the index first
+    reply = ask(at, "What did Mayor Anna Petrov12 say the library would cost?")
+    assert "97 thousand euros" in html_of(reply) and not reply.error
+    assert [p.name for p in (data_dir / "damaged").iterdir()]  # the old index, kept
+
+
 def test_empty_library_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _app(tmp_path / "empty", monkeypatch)
     assert "Your library is empty" in at.info[0].value

@@ -362,7 +362,7 @@ step final python -c '{SNAPSHOT}'
     assert len(final["listed"]) == len(expected) + 2  # the corpus, the seed, the small one
 
 
-def _damage_passage_index(data: Path) -> Path:
+def damage_passage_index(data: Path) -> Path:
     """Empty the passages index's metadata file, as a kill while Chroma saves it does
     (seen in a CI run: "Error deserializing pickle file: ... EOF while parsing")."""
     folder = vector_folders(data / "chroma")["newsqa_passages"]
@@ -397,7 +397,7 @@ def test_damaged_vector_index_is_rebuilt_by_repair(tmp_path: Path) -> None:
     qa, data, before = _library_with_index(tmp_path)
     question = "What did Mayor Anna Petrov12 say the project would cost?"
     cited = qa.ask(question).citations[0].article_id
-    damaged = _damage_passage_index(data)
+    damaged = damage_passage_index(data)
     env = env_for(data)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -423,7 +423,7 @@ def test_damaged_vector_index_is_rebuilt_by_repair(tmp_path: Path) -> None:
 
 def test_interrupted_repair_is_finished_by_the_next_ingest(tmp_path: Path) -> None:
     qa, data, before = _library_with_index(tmp_path)
-    _damage_passage_index(data)
+    damage_passage_index(data)
     store = Store(Settings(data_dir=data))
     encode = qa.ingest_embeddings.encode
     calls = 0

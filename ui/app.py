@@ -205,11 +205,18 @@ def show_loading(loader: LibraryLoader, settings: Settings) -> None:
         seconds = int(loader.elapsed)
         if seconds != shown:
             shown = seconds
-            status.info(
-                f"Loading the language model and your library… {seconds} s",
-                icon=":material/hourglass_top:",
-            )
+            status.info(loading_message(loader, seconds), icon=":material/hourglass_top:")
     st.rerun()
+
+
+def loading_message(loader: LibraryLoader, seconds: int) -> str:
+    if loader.rebuilding is not None:
+        done, total = loader.rebuilding
+        return (
+            "A crash left the library's search index unreadable; rebuilding it from "
+            f"your articles… {done:,} of {total:,} passages, {seconds} s"
+        )
+    return f"Loading the language model and your library… {seconds} s"
 
 
 def disabled_chat_input(settings: Settings) -> None:

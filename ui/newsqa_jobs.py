@@ -43,6 +43,7 @@ from newsqa_ui import (
 )
 
 from newsqa import Answer, NewsQA, QuestionError, Settings
+from newsqa.errors import DamagedIndexError
 from newsqa.models import FileResult
 
 log = logging.getLogger("newsqa.app")
@@ -216,6 +217,8 @@ class LibraryLoader:
         self.started = time.monotonic()
         self.qa: NewsQA | None = None
         self.error: Exception | None = None
+        # (passages done, of how many) while a damaged vector index is rebuilt
+        self.rebuilding: tuple[int, int] | None = None
         self._ready = threading.Event()
         threading.Thread(
             target=self._load, args=(settings,), name="newsqa-load", daemon=True
@@ -224,16 +227,33 @@ class LibraryLoader:
     def _load(self, settings: Settings) -> None:
         try:
             qa = NewsQA(settings)
-            qa.catalog()  # opens the store and reads the article list now
             try:
-                qa.ask(WARM_UP_QUESTION)
-            except Exception:  # warm-up only: a real question will report the problem
-                log.warning("warm-up question failed", exc_info=True)
+                self._open(qa)
+            except DamagedIndexError:
+                # A crash left the vector index unreadable (see `newsqa repair`): the
+                # articles are intact, so rebuild it now rather than fail every question.
+                log.warning("the library's vector index is damaged: rebuilding it")
+                qa.repair(on_progress=self._rebuilt)
+                self._open(qa)
             self.qa = qa
         except Exception as exc:
             self.error = exc
         finally:
             self._ready.set()
+
+    @staticmethod
+    def _open(qa: NewsQA) -> None:
+        qa.catalog()  # opens the store and reads the article list now
+        try:
+            qa.ask(WARM_UP_QUESTION)
+        except DamagedIndexError:
+            raise
+        except Exception:  # warm-up only: a real question will report the problem
+            log.warning("warm-up question failed", exc_info=True)
+
+    def _rebuilt(self, n: int, total: int) -> None:
+        done = self.rebuilding[0] if self.rebuilding else 0
+        self.rebuilding = (done + n, total)
 
     @property
     def ready(self) -> bool:

@@ -176,19 +176,28 @@ def ingest_parsed(
     return report
 
 
-def repair(store: Store, embeddings: MiniLMEmbeddings, progress: bool = False) -> list[str]:
+def repair(
+    store: Store,
+    embeddings: MiniLMEmbeddings,
+    progress: bool = False,
+    on_progress: Callable[[int, int], object] | None = None,
+) -> list[str]:
     """Rebuild the store's vector indexes that cannot be read back (a process was
     killed while Chroma saved one), embedding every passage again; returns the
-    collections rebuilt. See :meth:`newsqa.store.Store.repair`."""
+    collections rebuilt. See :meth:`newsqa.store.Store.repair`. ``progress``: a
+    progress bar; ``on_progress(n, total)``: ``n`` more of ``total`` passages done."""
     bars: list[tqdm[None]] = []  # shown once there is something to rebuild
 
     def advance(n: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, desc="Rebuilding the index", unit="passage"))
-        bars[0].update(n)
+        if progress:
+            if not bars:
+                bars.append(tqdm(total=total, desc="Rebuilding the index", unit="passage"))
+            bars[0].update(n)
+        if on_progress is not None:
+            on_progress(n, total)
 
     try:
-        return store.repair(embeddings.encode, advance if progress else None)
+        return store.repair(embeddings.encode, advance)
     finally:
         for bar in bars:
             bar.close()

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -250,13 +250,19 @@ class NewsQA:
                 story_index=self.story_index,
             )
 
-    def repair(self, *, progress: bool = False) -> list[str]:
+    def repair(
+        self,
+        *,
+        progress: bool = False,
+        on_progress: Callable[[int, int], object] | None = None,
+    ) -> list[str]:
         """Rebuild any vector index of the library that cannot be read back (a process
-        was killed while Chroma saved it); returns the collections rebuilt."""
+        was killed while Chroma saved it); returns the collections rebuilt.
+        ``on_progress(n, total)``: ``n`` more of ``total`` passages embedded again."""
         from newsqa.ingest import repair
 
         with self._writing():
-            return repair(self.store, self.ingest_embeddings, progress)
+            return repair(self.store, self.ingest_embeddings, progress, on_progress)
 
     def articles(self) -> list[ArticleInfo]:
         """The articles in the library, newest first."""
