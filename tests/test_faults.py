@@ -413,12 +413,16 @@ def test_damaged_vector_index_is_rebuilt_by_repair(tmp_path: Path) -> None:
     assert repaired.returncode == 0, repaired.stderr
     assert "rebuilt the index of newsqa_passages" in repaired.stdout
     _same_vectors(data, before)
-    again = NewsQA(Settings(data_dir=data)).ask(question)
+    reader = NewsQA(Settings(data_dir=data))
+    again = reader.ask(question)
     assert again.answerable and again.citations[0].article_id == cited
-    # The damaged files are kept, out of Chroma's way; a second repair finds nothing.
+    # The damaged files are kept, out of Chroma's way; a second repair finds nothing,
+    # and leaves an open library answering.
     kept = list((data / "damaged").glob(f"*/newsqa_passages-{damaged.name}"))
     assert len(kept) == 1 and (kept[0] / "data_level0.bin").exists()
     assert "nothing to repair" in cli("repair").stdout
+    assert reader.repair() == []
+    assert reader.ask(question).citations[0].article_id == cited
 
 
 def test_interrupted_repair_is_finished_by_the_next_ingest(tmp_path: Path) -> None:

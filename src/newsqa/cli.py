@@ -451,6 +451,9 @@ def repair(ctx: click.Context) -> None:
     kept in the data dir's damaged/ folder). Safe to interrupt and rerun.
     """
     qa = _qa(ctx)
+    if qa.settings.chroma_url is not None:
+        click.echo("nothing to repair here: the Chroma server keeps its own index")
+        return
     rebuilt = qa.repair(progress=True)
     if rebuilt:
         click.echo(f"rebuilt the index of {', '.join(rebuilt)}")

@@ -650,6 +650,8 @@ class Store:
             damaged = [n for n in folders if n not in redo and self._conn.unreadable(n)]
             if not redo and not damaged:
                 note.clear()
+                if self._conn.opened:  # handles from the client connect() replaced
+                    self._conn.call("reopening the store", self._conn.open)
                 return []
             note.write(sorted(redo + damaged))
             rebuild.set_aside(self.settings.data_dir, {n: folders[n] for n in damaged}, keep=True)
