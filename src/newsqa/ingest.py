@@ -39,6 +39,7 @@ from newsqa.store import EmbeddedArticle, Store, StoreError
 from newsqa.stories import StoryIndex
 
 Batch = list[EmbeddedArticle]
+TRIM_EVERY = 128  # passages embedded between handing freed memory back (see _write)
 
 
 @dataclass
@@ -142,21 +143,37 @@ def ingest_parsed(
     (``NewsQA``); without one, it is loaded from its cache for this ingest.
     """
     report = IngestReport()
-    try:
+    # One article per file: the file is its origin. Records of a JSON file keep theirs
+    # (their URL, or "path#n").
+    read = [
+        (
+            label,
+            [
+                replace(i, origin=label) if isinstance(i, Article) and len(items) == 1 else i
+                for i in items
+            ],
+        )
+        for label, items in parsed
+    ]
+    articles = [i for _, items in read for i in items if isinstance(i, Article)]
+
+    def stored() -> dict[str, str]:
         store.refresh()
-        known = store.article_origins()
+        return store.article_origins([a.id for a in articles], [a.origin for a in articles])
+
+    try:
+        known = stored()
     except DamagedIndexError:
         # A kill while Chroma saved its index: rebuild it, then go on with the ingest.
         repair(store, embeddings, progress)
-        known = store.article_origins()
+        known = stored()
+    by_origin: dict[str, list[str]] = {}
+    for article_id, origin in known.items():
+        by_origin.setdefault(origin, []).append(article_id)
     planned: list[_Planned] = []
     seen: set[str] = set()
-    for label, items in parsed:
+    for label, items in read:
         for item in items:
-            if isinstance(item, Article):
-                # One article per file: the file is its origin. Records of a JSON file
-                # keep theirs (their URL, or "path#n").
-                item = replace(item, origin=label) if len(items) == 1 else item
             if isinstance(item, ArticleError):
                 report.results.append(FileResult(label, "failed", error=str(item)))
                 continue
@@ -165,7 +182,7 @@ def ingest_parsed(
                 continue
             result = FileResult(item.source, "unchanged", item.id, item.title)
             report.results.append(result)
-            stale = [i for i, origin in known.items() if origin == item.origin and i != item.id]
+            stale = [i for i in by_origin.get(item.origin, []) if i != item.id]
             if item.id in seen or (item.id in known and not stale):
                 continue
             seen.add(item.id)
@@ -230,12 +247,19 @@ def _batches(planned: list[_Planned], settings: Settings) -> list[list[_Planned]
 def _chunk(batch: list[_Planned], settings: Settings) -> None:
     for p in batch:
         if p.new:
-            passages = chunk_article(
+            p.passages = chunk_article(
                 p.article, settings.chunk_chars, settings.chunk_overlap_sentences
             )
-            p.passages = _with_dates(p.article, passages)
-            p.signature = stories.signature(p.article.text)
             p.result.passages = len(p.passages)
+
+
+def _annotate(batch: list[_Planned]) -> None:
+    """What only the write needs: the passages' dates and the story signature (at 10k
+    passages ~7x the time of splitting into passages, so off the embedder's path)."""
+    for p in batch:
+        if p.new and p.passages:
+            p.passages = _with_dates(p.article, p.passages)
+            p.signature = stories.signature(p.article.text)
 
 
 def _with_dates(article: Article, passages: list[Passage]) -> list[Passage]:
@@ -261,9 +285,10 @@ def _write(
     """Chunk, embed and write, batch by batch, as a pipeline of two threads.
 
     While this thread embeds batch i (the model keeps both cores busy), a worker
-    thread writes batch i-1 to the store, then splits batch i+1 into passages: the
-    writes (the writer lock, Chroma) and the sentence segmenter then cost little wall
-    time. At most one batch waits to be written.
+    thread resolves batch i's dates and story signature, writes batch i-1 to the
+    store, then splits batch i+1 into passages: the writes (the writer lock, Chroma)
+    and the text work then cost little wall time. Only splitting the first batch and
+    writing the last one are waited for. At most one batch waits to be written.
     """
     batches = _batches(planned, settings)
     if not batches:
@@ -271,14 +296,22 @@ def _write(
     failure: str | None = None  # set once the store refused a write
     estimated = sum(_estimate(p, settings.chunk_chars) for p in planned)
 
+    untrimmed = 0  # passages embedded since memory was last handed back
+
     def embedded(n: int) -> None:
         # Each forward pass frees ~100 MB of activations, of shapes that vary with the
         # texts' lengths; glibc keeps the freed memory in its heap, fragmented, and
-        # ingest's RSS grew with every batch. Handing it back after each batch keeps
-        # the peak at a batch's worth, at the raw encoder's speed. (A fixed mmap
-        # threshold bounded it too, but faulted fresh pages in for every tensor:
-        # embedding ran ~25% slower: benchmarks/RESULTS.md.)
-        release_free_memory()
+        # ingest's RSS grew with every batch. Handing it back every TRIM_EVERY passages
+        # keeps the peak near a batch's worth. Not after every forward pass: the next
+        # one then faults all its pages in afresh (600 passages, 7 runs each: 22.7 s
+        # trimming every 32, 20.9 s every 128, 20.4 s never; peaks 820, 885, 930 MiB).
+        # (A fixed mmap threshold bounded it too, but faulted fresh pages in for every
+        # tensor: embedding ran ~25% slower: benchmarks/RESULTS.md.)
+        nonlocal untrimmed
+        untrimmed += n
+        if untrimmed >= TRIM_EVERY:
+            release_free_memory()
+            untrimmed = 0
         bar.update(n)
 
     with (
@@ -291,6 +324,8 @@ def _write(
         writing: tuple[list[_Planned], Future[None]] | None = None
         for i, batch in enumerate(batches):
             chunk_error = _error(chunked, "could not split into passages")
+            # Queued before the next split, so the worker dates this batch while it is embedded.
+            annotated = worker.submit(_annotate, batch)
             if i + 1 < len(batches):
                 chunked = worker.submit(_chunk, batches[i + 1], settings)
             # The bar's total was a guess from the texts' lengths: now it is known.
@@ -311,7 +346,7 @@ def _write(
             if writing is not None:  # the batch before: written by now, or failed
                 failure = _settle(*writing) or failure
                 writing = None
-            error = error or failure
+            error = error or failure or _error(annotated, "could not resolve its dates")
             if error is not None:
                 _fail(batch, error)
             else:

@@ -70,6 +70,7 @@ from newsqa.store.side import SideCollection
 from newsqa.store.sidecar import Sidecar
 
 _PAGE = 5_000  # rows per read when reading the whole collection
+_IN_LIMIT = 500  # values per ``$in`` or ids list in one read
 # Articles whose text and metadata a Store keeps in memory (passage reads rebuild
 # their text from them): the answers of a few questions' candidates, not a library.
 _VIEWS = 2_000
@@ -272,15 +273,38 @@ class Store:
         )
         return set(found["ids"])
 
-    def article_origins(self) -> dict[str, str]:
-        """Every stored article id with its origin (one call, for ingest planning)."""
-        found = self._conn.call(
-            "reading articles", lambda: self._conn.articles.get(include=["metadatas"])
-        )
-        metas = found["metadatas"] or []
-        return {
-            i: records.article_origin(dict(m)) for i, m in zip(found["ids"], metas, strict=True)
-        }
+    def article_origins(self, article_ids: Sequence[str], origins: Sequence[str]) -> dict[str, str]:
+        """Id -> origin of the stored articles that have one of these ids or come from
+        one of these origins (for ingest planning: reading only these keeps an ingest
+        into a large library from reading every record first)."""
+        out: dict[str, str] = {}
+        wanted = set(origins)
+        ids, sources = list(dict.fromkeys(article_ids)), sorted(wanted)
+        for start in range(0, max(len(ids), len(sources)), _IN_LIMIT):
+            id_part, source_part = (
+                ids[start : start + _IN_LIMIT],
+                sources[start : start + _IN_LIMIT],
+            )
+            # Records written before ``origin`` existed name theirs in ``source``.
+            where: Any = (
+                {"$or": [{"origin": {"$in": source_part}}, {"source": {"$in": source_part}}]}
+                if source_part
+                else None
+            )
+            asked = set(id_part)
+            reads = [{"ids": id_part}] if id_part else []
+            reads += [{"where": where}] if where is not None else []
+            for read in reads:
+
+                def get(read: dict[str, Any] = read) -> Any:
+                    return self._conn.articles.get(include=["metadatas"], **read)
+
+                found = self._conn.call("reading articles", get)
+                for i, meta in zip(found["ids"], found["metadatas"] or [], strict=True):
+                    origin = records.article_origin(dict(meta))
+                    if i in asked or origin in wanted:
+                        out[i] = origin
+        return out
 
     def article_text(self, article_id: str) -> str | None:
         view = self._article_views([article_id]).get(article_id)
