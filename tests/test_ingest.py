@@ -231,3 +231,18 @@ def test_pipelined_batches_store_everything_and_the_bar_ends_exact(
     # Every passage has its sentences' vectors.
     stored = qa.store.with_sentence_vectors(list(qa.store.iter_passages()))
     assert all(sp.sentence_vectors is not None for sp in stored)
+
+
+@pytest.mark.slow
+def test_every_stored_passage_keeps_its_resolved_dates(tmp_path: Path) -> None:
+    # Dates are resolved on the worker thread while the batch is embedded; the write
+    # must store the dated passages, not the copies the embedder read (a race once
+    # stored most of them undated).
+    from .test_faults import write_corpus
+
+    qa = NewsQA(Settings(data_dir=tmp_path / "lib"))
+    write_corpus(tmp_path / "docs", range(40))
+    assert qa.ingest([tmp_path / "docs"]).ok
+    monday = [sp for sp in qa.store.iter_passages() if "on Monday" in sp.passage.text]
+    assert len(monday) == 40
+    assert all(len(sp.passage.dates) == 1 for sp in monday), [sp.passage.dates for sp in monday]

@@ -423,6 +423,10 @@ def embed_articles(
 
 def _put(store: Store, batch: list[_Planned], prepared: Batch, index: StoryIndex) -> None:
     """Write one embedded batch under the writer lock (runs on the writer thread)."""
+    # The batch was embedded while the worker dated its passages (_annotate, queued
+    # before this write): store the dated ones (the same passages, with their dates).
+    dated = {p.article.id: p.passages for p in batch}
+    prepared = [replace(e, passages=dated[e.article.id]) for e in prepared]
     with store.writing():
         stale = [i for p in batch for i in p.stale]
         if prepared:
