@@ -83,7 +83,7 @@ def mallopt(param: int, value: int) -> None:
 def release_free_memory() -> None:
     """Return the free memory in malloc's heaps to the system (``malloc_trim(3)``;
     nothing to do off glibc). Worth it after large, short-lived allocations, like a
-    forward pass's activations (ingest calls it after each embedded batch)."""
+    forward pass's activations (ingest calls it every ``ingest.TRIM_EVERY`` passages)."""
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)

@@ -700,20 +700,20 @@ class Store:
         """Write every record of these collections again, with its vector (inside
         :meth:`writing`, the damaged index folders set aside)."""
         prefix = self.settings.collection
+        passages, articles = f"{prefix}_passages" in names, f"{prefix}_articles" in names
         sums: dict[str, np.ndarray] = {}  # article id -> sum of its passage vectors
-        ids = self.passage_ids()
+        ids = self.passage_ids() if passages or articles else []
         orphans: set[str] = set()
         for start in range(0, len(ids), batch):
             chunk = ids[start : start + batch]
-            include: Any = ["documents", "metadatas"]
-            if f"{prefix}_passages" not in names:
-                include = ["metadatas", "embeddings"]  # only the article means are wanted
+            # Passages rebuilt: from their texts; else only their vectors, for the means.
+            include: Any = ["documents", "metadatas"] if passages else ["metadatas", "embeddings"]
             found = self._conn.call(
                 "reading passages", self._on_passages("get", ids=chunk, include=include)
             )
             metas = [dict(m) for m in found["metadatas"] or []]
             owners = [str(m["article_id"]) for m in metas]
-            if f"{prefix}_passages" in names:
+            if passages:
                 views = self._article_views(owners)
                 docs = list(found["documents"] or [None] * len(metas))
                 orphans |= {a for a in owners if a not in views}
@@ -739,7 +739,7 @@ class Store:
                 on_progress(len(chunk), len(ids))
         if orphans:  # passages an interrupted write left without their article
             self._delete_passages("removing orphan passages", sorted(orphans))
-        if f"{prefix}_articles" in names:
+        if articles:
             found = self._conn.call(
                 "reading articles",
                 lambda: self._conn.articles.get(include=["documents", "metadatas"]),
