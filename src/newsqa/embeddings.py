@@ -66,20 +66,24 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def pool(
-    hidden: np.ndarray, mask: np.ndarray, offsets: np.ndarray, spans: Spans
-) -> tuple[np.ndarray, np.ndarray]:
-    """One text's unit vector (mean of all its tokens, as sentence-transformers pools)
-    and one per span (mean of the tokens that start inside it; zeros when truncation
-    left it no tokens)."""
-    kept = mask.astype(bool)
-    whole = _unit(hidden[kept].mean(axis=0))
-    starts = offsets[:, 0]
-    real = kept & (offsets[:, 1] > offsets[:, 0])  # not [CLS], [SEP] or padding
-    parts = np.zeros((len(spans), hidden.shape[-1]), dtype=np.float32)
-    for j, (start, end) in enumerate(spans):
-        inside = real & (starts >= start) & (starts < end)
-        if inside.any():
-            parts[j] = _unit(hidden[inside].mean(axis=0))
+    hidden: np.ndarray, mask: np.ndarray, offsets: np.ndarray, spans: Sequence[Spans]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A batch's text vectors (the unit mean of all their tokens, as sentence-transformers
+    pools) and, per text, one unit vector per span of ``spans`` (the mean of the tokens
+    that start inside it; zeros when truncation left it no tokens).
+
+    Matrix products rather than a loop over sentences: pooling runs between forward
+    passes, on ingest's critical path.
+    """
+    kept = mask.astype(np.float32)
+    whole = _unit(np.matmul(kept[:, None, :], hidden)[:, 0])  # the unit sum is the unit mean
+    starts = offsets[..., 0]
+    real = mask.astype(bool) & (offsets[..., 1] > starts)  # not [CLS], [SEP] or padding
+    parts = []
+    for row, text_spans in enumerate(spans):
+        bounds = np.asarray(text_spans, dtype=np.int64).reshape(-1, 2)
+        inside = real[row] & (starts[row] >= bounds[:, :1]) & (starts[row] < bounds[:, 1:])
+        parts.append(_unit(inside.astype(np.float32) @ hidden[row]))
     return whole, parts
 
 
@@ -141,8 +145,10 @@ class MiniLMEmbeddings(Embeddings):
         for i in range(0, len(texts), self.batch_size):
             idx = order[i : i + self.batch_size]
             hidden, mask, offsets = self._forward([texts[j] for j in idx])
-            for row, j in enumerate(idx):
-                out[j], parts[j] = pool(hidden[row], mask[row], offsets[row], spans[j])
+            whole, pooled = pool(hidden, mask, offsets, [spans[j] for j in idx])
+            out[idx] = whole
+            for j, vectors in zip(idx, pooled, strict=True):
+                parts[j] = vectors
             if on_batch is not None:
                 on_batch(len(idx))
         return out, parts
