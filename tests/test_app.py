@@ -116,8 +116,8 @@ def ask(at: AppTest, question: str) -> ChatMessage:
 
 
 def upload(at: AppTest, files: Sequence[tuple[str, bytes]]) -> None:
+    # Chosen files are added at once (the uploader's own callback starts the upload).
     at.file_uploader[0].set_value([(name, data, "text/plain") for name, data in files]).run()
-    at.button(key="add_files").click().run()
     assert not at.exception, at.exception
     # In a browser the upload's progress reruns itself every UPLOAD_POLL_S until the
     # upload has finished; AppTest runs no timers, so the page is run again until then.

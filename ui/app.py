@@ -356,6 +356,10 @@ def upload_section(qa: NewsQA, work: Workers) -> None:
     if st.session_state.upload is not None:
         upload_progress()
         return
+    # Chosen files are added at once, from the uploader's own callback: the message that
+    # carries the files is the one that starts their ingest. An "Add to library" button
+    # needed a second message, and twice in CI a click on it (made the moment it was
+    # enabled) never reached its callback, leaving the files staged and nothing said.
     st.file_uploader(
         "Article files",
         type=list(UPLOAD_TYPES),
@@ -363,18 +367,11 @@ def upload_section(qa: NewsQA, work: Workers) -> None:
         # A new key after each upload empties the uploader, so the same files are
         # not offered (and re-ingested) again.
         key=f"uploader_{st.session_state.uploader_key}",
-        help="Plain text or Markdown (optional title:/date:/source: front matter), HTML "
-        "pages, or JSON/JSONL records with title, date, text and url fields.",
-    )
-    files = st.session_state.get(f"uploader_{st.session_state.uploader_key}")
-    st.button(
-        "Add to library",
-        type="primary",
-        disabled=not files,
-        width="stretch",
-        key="add_files",
-        on_click=add_files,
+        on_change=add_files,
         args=(qa, work),
+        help="Files are added to the library as soon as you choose them. Plain text or "
+        "Markdown (optional title:/date:/source: front matter), HTML pages, or "
+        "JSON/JSONL records with title, date, text and url fields.",
     )
 
 
