@@ -71,6 +71,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -144,6 +145,7 @@ STATE_JS = """() => {
     exceptions: errors.map(e => e.innerText.slice(0, 300)),
   };
 }"""
+APP_SECONDS = re.compile(r"answered in ([0-9.]+) s")
 IDLE_JS = """() => {
   const app = document.querySelector('[data-test-script-state]');
   return !!app && app.getAttribute('data-test-script-state') === 'notRunning';
@@ -162,6 +164,8 @@ class Asked:
     input_wait_s: float = 0.0  # until the box took the text (disabled while it cannot)
     shown_s: float | None = None  # Enter -> question on screen; None: never shown
     answer_s: float | None = None  # Enter -> answer (or error) on screen
+    entered_at: float = 0.0  # when Enter was pressed (perf_counter)
+    app_s: float | None = None  # NewsQA.ask's own time, from the "answered in" caption
 
 
 @dataclass
@@ -205,6 +209,14 @@ class LoadResult:
     first_answer_p95: float = 0.0
     later_answer_p50: float = 0.0
     later_answer_p95: float = 0.0
+    # NewsQA.ask's own time (the answer's "answered in" caption): what the app computes,
+    # against what the person waits for; the rest is queueing, the run and the browser.
+    app_first_p50: float = 0.0
+    app_later_p50: float = 0.0
+    app_later_p95: float = 0.0
+    # One row per question: session, index, seconds from the run's start to Enter, to
+    # shown and answered (from Enter), and the app's own time.
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
 # -- the app server ------------------------------------------------------------------------
@@ -419,7 +431,7 @@ async def run_session(
                 break
             t0 = time.perf_counter()
             await box.press("Enter")
-            record = Asked(question.text, input_wait_s=t0 - t_fill if i else 0.0)
+            record = Asked(question.text, input_wait_s=t0 - t_fill if i else 0.0, entered_at=t0)
             asked.append(record)
             if wait_for_answers:
                 await _follow(page, record, t0)
@@ -467,6 +479,10 @@ def check_transcript(
         if reply is None or reply["role"] != "assistant" or not reply["answered"]:
             result.problems.append(f"{question.text!r} has no answer: {reply!r}")
             continue
+        took = APP_SECONDS.search(reply["text"])
+        for record in asked:
+            if record.question == question.text and took:
+                record.app_s = float(took[1])
         if question.expect is not None and question.expect not in reply["text"]:
             result.problems.append(
                 f"{question.text!r} was answered without {question.expect!r}: {reply['text']!r}"
@@ -542,6 +558,21 @@ def run_load(
     errors = sum(
         1 for s in sessions for m in s.transcript if m["role"] == "assistant" and m["failed"]
     )
+    app_first = [s.asked[0].app_s for s in sessions if s.asked and s.asked[0].app_s is not None]
+    app_later = [a.app_s for s in sessions for a in s.asked[1:] if a.app_s is not None]
+    start = min((a.entered_at for a in asked if a.entered_at), default=0.0)
+    timeline = [
+        {
+            "session": n,
+            "index": i,
+            "entered_s": round(a.entered_at - start, 3),
+            "shown_s": a.shown_s,
+            "answer_s": a.answer_s,
+            "app_s": a.app_s,
+        }
+        for n, s in enumerate(sessions)
+        for i, a in enumerate(s.asked)
+    ]
     result = LoadResult(
         variant=variant,
         sessions=len(plan),
@@ -567,6 +598,10 @@ def run_load(
         first_answer_p95=percentile(first, 95),
         later_answer_p50=median(later),
         later_answer_p95=percentile(later, 95),
+        app_first_p50=median(app_first),
+        app_later_p50=median(app_later),
+        app_later_p95=percentile(app_later, 95),
+        timeline=timeline,
     )
     return result, sessions, log_path.read_text(errors="replace")
 
@@ -992,7 +1027,9 @@ def cmd_load(args: argparse.Namespace) -> None:
                     f"  kept {result.kept}/{result.asked}, answer p50 {result.answer_p50:.2f} s "
                     f"p95 {result.answer_p95:.2f} s, server {result.server_cpu:.0%} harness "
                     f"{result.harness_cpu:.0%}, {result.messages_per_question:.0f} messages "
-                    "per question"
+                    f"per question; first questions {result.first_answer_p50:.2f} s p50 "
+                    f"(the app's own {result.app_first_p50:.2f} s), later ones "
+                    f"{result.later_answer_p50:.2f} s (the app's own {result.app_later_p50:.2f} s)"
                 )
     rows = [
         [
