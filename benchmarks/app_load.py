@@ -665,6 +665,38 @@ def variants(library: str, baselines: Sequence[str] = ()) -> list[Variant]:
     return out
 
 
+# The floor: a bare Streamlit chat that answers every question at once, with no library,
+# no sidebar and no sources. Whatever it waits for is the harness's and Streamlit's (the
+# tabs rendering on the same cores), which no change to newsqa can take away.
+FLOOR_APP = """
+import time
+
+import streamlit as st
+
+st.title("bare chat")
+turns = st.session_state.setdefault("turns", [])
+question = st.chat_input("Ask about your articles")
+if question:
+    t = time.perf_counter()
+    turns.append((question, f"An answer to {question}", time.perf_counter() - t))
+for question, answer, took in turns:
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        st.html(f'<div class="nqa-answer">{answer}</div>')
+        st.caption(f"answered in {took:.2f} s")
+"""
+
+
+def floor_variant(library: Path) -> Variant:
+    """The bare chat of :data:`FLOOR_APP`, with this tree's ``.streamlit`` settings."""
+    root = APP_OUT / "floor"
+    (root / "ui").mkdir(parents=True, exist_ok=True)
+    (root / "ui" / "app.py").write_text(FLOOR_APP.lstrip(), encoding="utf-8")
+    shutil.copytree(ROOT / ".streamlit", root / ".streamlit", dirs_exist_ok=True)
+    return Variant("floor: a bare Streamlit chat", root, library)
+
+
 # -- libraries ------------------------------------------------------------------------------
 
 
@@ -1010,6 +1042,8 @@ def library_path(name: str) -> Path:
 def cmd_load(args: argparse.Namespace) -> None:
     runs: list[LoadResult] = []
     measured = variants(args.library, args.baseline)
+    if args.floor:
+        measured.append(floor_variant(measured[0].library))
     for n in args.sessions:
         plan = bbc_questions(
             n, args.questions, BBC_ARTICLES.get(args.library, BBC_ARTICLES["seed+bbc"])
@@ -1165,6 +1199,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--baseline", nargs="*", default=[], help="git revisions to measure in the same run"
     )
     load.add_argument("--repeats", type=int, default=1)
+    load.add_argument(
+        "--floor",
+        action="store_true",
+        help="also a bare Streamlit chat that answers at once: the harness's own floor",
+    )
     load.add_argument("--out", help="the results file's name (default app-load-LIBRARY.json)")
     rerun = sub.add_parser("rerun", help="server time of a rerun with a large library")
     rerun.add_argument("--library", default="10k")
