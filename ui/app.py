@@ -485,7 +485,8 @@ def remove_section(qa: NewsQA, catalog: Catalog) -> None:
     info = catalog.get(pending)
     assert info is not None
     st.warning(
-        f"Remove **{escape_markdown(info.title)}** ({info.passages} passages) from the "
+        f"Remove **{escape_markdown(info.title)}** ({info.passages} "
+        f"passage{'' if info.passages == 1 else 's'}) from the "
         "library? This cannot be undone.",
         icon=":material/warning:",
     )
