@@ -107,14 +107,15 @@ def machine() -> dict[str, Any]:
 # -- provenance -----------------------------------------------------------------------------
 
 # Where results are written: not part of the code that produced them.
-_NOT_CODE = ("benchmarks/results/", "benchmarks/out/")
+_NOT_CODE = ("benchmarks/results/", "benchmarks/out/", "benchmarks/RESULTS.md")
 
 
 def _git(*args: str) -> str:
     done = subprocess.run(
         ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
     )
-    return done.stdout.strip()
+    # Not strip(): `status --porcelain` lines start with a status column that may be blank.
+    return done.stdout.rstrip("\n")
 
 
 def git_state() -> dict[str, Any]:
