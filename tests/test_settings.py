@@ -40,6 +40,17 @@ def test_keyword_overrides_are_converted_like_environment_values(tmp_path: Path)
     )
 
 
+def test_an_empty_variable_means_not_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setenv("NEWSQA_DATA_DIR", "")
+    monkeypatch.setenv("NEWSQA_TOP_K", "")
+    monkeypatch.setenv("NEWSQA_CHROMA_URL", "")
+    settings = Settings()
+    assert settings.data_dir == tmp_path / "newsqa"  # not the current directory
+    assert settings.top_k == default("top_k")
+    assert settings.chroma_url is None
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

@@ -34,7 +34,9 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """newsqa's configuration. Every field can be set as ``NEWSQA_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+    # An empty variable (`NEWSQA_DATA_DIR= newsqa ask ...`) means "not set", as in most
+    # tools: read as a value, it made the current directory the library.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", env_ignore_empty=True)
 
     # -- store ----------------------------------------------------------------------
     data_dir: Path = Field(
