@@ -51,6 +51,7 @@ How to run::
     .venv/bin/python benchmarks/app_load.py build seed+bbc      # once
     .venv/bin/python benchmarks/app_load.py build seed+bbc --revision 834fce8
     .venv/bin/python benchmarks/app_load.py load --sessions 1 8 20 --baseline 834fce8
+    .venv/bin/python benchmarks/app_load.py load --sessions 8 --floor   # + a bare chat
     .venv/bin/python benchmarks/app_load.py build 10k-hashed     # once (no model)
     .venv/bin/python benchmarks/app_load.py rerun --library 10k-hashed --baseline 834fce8
     .venv/bin/python benchmarks/app_load.py build 10k            # once (hours on 2 cores)
