@@ -39,6 +39,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, None]:
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
+    # A failed browser test shows what its app server was doing (tests/test_browser.py).
+    server = getattr(item, "funcargs", {}).get("server")
+    if report.when == "call" and report.failed and hasattr(server, "diagnose"):
+        report.sections.append(("app server: threads and log", server.diagnose()))
     if not (report.skipped and in_ci()) or hasattr(report, "wasxfail"):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -94,6 +95,18 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+
+    def diagnose(self) -> str:
+        """Every thread's stack (the app dumps them on SIGUSR1: newsqa.runtime) and the
+        end of the log; conftest adds it to a failed test's report. (Before a page has
+        run the app there is no handler yet, and the signal ends the server: its test
+        has failed anyway, and each module has its own server.)"""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+        lines = self.log.read_text(errors="replace").splitlines()
+        # Import machinery frames say nothing a reader needs, and crowd out the rest.
+        return "\n".join(line for line in lines if "<frozen importlib" not in line)[-20_000:]
 
 
 @pytest.fixture(scope="module")

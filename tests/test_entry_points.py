@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,46 @@ def test_openmp_threads_sleep_only_where_a_local_model_may_run(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"policy {policy}"
+
+
+STACKS = """
+import signal, sys, threading, time
+from newsqa.runtime import configure_process
+
+if {own_handler}:
+    signal.signal(signal.SIGUSR1, lambda *_: print("own handler", flush=True))
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+configure_process()
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="no SIGUSR1 off POSIX")
+@pytest.mark.parametrize("own_handler", [False, True])
+def test_sigusr1_dumps_every_threads_stack_unless_the_program_handles_it(
+    own_handler: bool,
+) -> None:
+    # How a stuck app is looked into: `kill -USR1 <pid>`, and the stacks are in its log.
+    process = subprocess.Popen(
+        [sys.executable, "-c", STACKS.format(own_handler=own_handler)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        assert process.poll() is None  # SIGUSR1's default action would have ended it
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=30)
+    if own_handler:
+        assert "own handler" in out
+        assert "hread 0x" not in err
+    else:
+        threads = [line for line in err.splitlines() if "hread 0x" in line]
+        assert len(threads) == 2, err  # the sleeper, and the main thread
+        assert "in <module>" in err

@@ -12,9 +12,11 @@ programs newsqa ships, before the libraries that read them load.
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import logging
 import os
 import platform
+import signal
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -104,9 +106,23 @@ def malloc_heaps() -> int | None:
         return f.read().decode().count("<heap nr=")
 
 
+def _dump_stacks_on_sigusr1() -> None:
+    """``kill -USR1 <pid>`` writes every thread's Python stack to stderr.
+
+    How to see what a running app or ingest is doing when it seems stuck (it is how
+    the browser test's stalled upload was traced to Streamlit's garbage collection:
+    .streamlit/config.toml). Left alone where Python code already handles SIGUSR1,
+    and where there is no such signal (Windows).
+    """
+    usr1 = getattr(signal, "SIGUSR1", None)
+    if usr1 is not None and signal.getsignal(usr1) == signal.SIG_DFL:
+        faulthandler.register(usr1, all_threads=True)
+
+
 def configure_process(data_dir: Path | None = None, local_llm: bool = False) -> None:
     """Set the environment, logging and allocator newsqa's programs run with
-    (idempotent). ``local_llm``: the process may run a GGUF model with llama.cpp
+    (idempotent), and make SIGUSR1 dump every thread's stack to stderr.
+    ``local_llm``: the process may run a GGUF model with llama.cpp
     (``NEWSQA_LLM_GGUF`` is set); call it before torch or llama.cpp loads.
 
     With the library's ``data_dir``: torch makes its compile cache folder as it
@@ -114,6 +130,7 @@ def configure_process(data_dir: Path | None = None, local_llm: bool = False) -> 
     nothing; it goes in the data dir, like everything else newsqa writes.
     """
     _limit_malloc_arenas()
+    _dump_stacks_on_sigusr1()
     for key, value in (ENVIRONMENT | (LOCAL_LLM_ENVIRONMENT if local_llm else {})).items():
         os.environ.setdefault(key, value)
     for name in QUIET_LOGGERS:
