@@ -11,12 +11,14 @@ programs newsqa ships, before the libraries that read them load.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import logging
 import os
 import platform
 import signal
+import sys
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -115,8 +117,14 @@ def _dump_stacks_on_sigusr1() -> None:
     and where there is no such signal (Windows).
     """
     usr1 = getattr(signal, "SIGUSR1", None)
-    if usr1 is not None and signal.getsignal(usr1) == signal.SIG_DFL:
-        faulthandler.register(usr1, all_threads=True)
+    # The process's own stderr: sys.stderr may be a stand-in without a file descriptor
+    # (click's CliRunner, a program capturing output), which faulthandler cannot use.
+    stderr = sys.__stderr__
+    if usr1 is None or stderr is None or signal.getsignal(usr1) != signal.SIG_DFL:
+        return
+    # A closed or descriptor-less stderr too: then there is nowhere to write.
+    with contextlib.suppress(OSError, ValueError):
+        faulthandler.register(usr1, file=stderr, all_threads=True)
 
 
 def configure_process(data_dir: Path | None = None, local_llm: bool = False) -> None:
