@@ -56,6 +56,7 @@ from web_section import web_section
 from newsqa import NewsQA, NewsQAError, Settings
 from newsqa.catalog import Catalog
 from newsqa.runtime import configure_process
+from newsqa.text import plural
 
 log = logging.getLogger("newsqa.app")
 
@@ -485,8 +486,7 @@ def remove_section(qa: NewsQA, catalog: Catalog) -> None:
     info = catalog.get(pending)
     assert info is not None
     st.warning(
-        f"Remove **{escape_markdown(info.title)}** ({info.passages} "
-        f"passage{'' if info.passages == 1 else 's'}) from the "
+        f"Remove **{escape_markdown(info.title)}** ({plural(info.passages, 'passage')}) from the "
         "library? This cannot be undone.",
         icon=":material/warning:",
     )

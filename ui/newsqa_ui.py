@@ -29,7 +29,7 @@ from newsqa.dates import with_dates
 from newsqa.errors import NewsQAError
 from newsqa.models import Answer, Citation, FileResult, IngestReport
 from newsqa.store import ArticleInfo
-from newsqa.text import MARKER
+from newsqa.text import MARKER, plural
 
 log = logging.getLogger("newsqa.app")
 
@@ -329,7 +329,7 @@ def library_html(articles: Sequence[ArticleInfo]) -> str:
             '<li class="nqa-lib-item">'
             f'<div class="nqa-lib-title" title="{_e(first.title)}">{_e(first.title)}</div>'
             f'<div class="nqa-lib-meta">{_e(format_date(first.date))} · '
-            f"{first.passages} passage{'' if first.passages == 1 else 's'} · "
+            f"{plural(first.passages, 'passage')} · "
             f'<span title="{_e(first.source)}">{_e(describe_source(first.source))}</span></div>'
             f"{also}</li>"
         )
@@ -338,7 +338,7 @@ def library_html(articles: Sequence[ArticleInfo]) -> str:
 
 def library_summary(articles: int, passages: int) -> str:
     """``"2,226 articles · 12,031 passages"``."""
-    return f"{articles:,} article{'' if articles == 1 else 's'} · {passages:,} passages"
+    return f"{plural(articles, 'article')} · {plural(passages, 'passage')}"
 
 
 def page_label(first: int, last: int, matches: int, total: int) -> str:
@@ -424,8 +424,7 @@ def result_line(outcome: FileOutcome) -> str:
         return f"{name}: {result.error or 'could not be read'}"
     title = f"“{result.title}”" if result.title else "untitled article"
     if result.status == "added":
-        n = result.passages
-        return f"Added {title} ({n} passage{'' if n == 1 else 's'}) from {name}"
+        return f"Added {title} ({plural(result.passages, 'passage')}) from {name}"
     if result.status == "replaced":
         return f"Updated {title} from {name} (replaces the earlier version)"
     return f"Already in the library: {title} ({name})"

@@ -16,6 +16,7 @@ from newsqa_ui import FileOutcome, describe_source, escape_markdown, result_line
 
 from newsqa import NewsQA
 from newsqa.feeds import FeedInfo, FeedResult, Feeds
+from newsqa.text import plural
 
 
 def _feeds(qa: NewsQA) -> Feeds:
@@ -42,7 +43,7 @@ def followed_html(feeds: list[FeedInfo]) -> str:
             '<li class="nqa-lib-item nqa-feed">'
             f'<div class="nqa-lib-title" title="{html.escape(feed.url)}">'
             f"{html.escape(feed.title)}</div>"
-            f'<div class="nqa-lib-meta">{feed.items} item{"" if feed.items == 1 else "s"}'
+            f'<div class="nqa-lib-meta">{plural(feed.items, "item")}'
             f"{f', {feed.failed} failed' if feed.failed else ''} · refreshed {when}</div>"
             f"{problem}</li>"
         )
@@ -126,7 +127,7 @@ def web_section(qa: NewsQA) -> None:
         show_web_results()
         followed = _feeds(qa).followed()
         if followed:
-            st.caption(f"Following {len(followed)} feed{'' if len(followed) == 1 else 's'}")
+            st.caption(f"Following {plural(len(followed), 'feed')}")
             st.html(followed_html(followed))
             if st.button("Refresh feeds", icon=":material/refresh:", width="stretch"):
                 _run("refresh", qa)

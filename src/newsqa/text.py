@@ -1,4 +1,5 @@
-"""Small text utilities shared by question analysis, follow-ups and answer scoring."""
+"""Small text utilities shared by question analysis, follow-ups and answer scoring,
+and by what the app and the reports print."""
 
 from __future__ import annotations
 
@@ -84,6 +85,11 @@ def mentions(text_words: set[str], name: str) -> bool:
 # Put inside a "[n]" that comes from an article, so it reads the same but is never
 # taken for one of the answer's markers. (U+2060 WORD JOINER: invisible, no width.)
 _INERT = "\u2060"
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 passage"``, ``"2,226 passages"``: a count and its noun, in English."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def inert_markers(text: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from newsqa.evaluation.records import QuestionRecord
 from newsqa.evaluation.runner import EvalReport
+from newsqa.text import plural
 
 LABELS: dict[str, str] = {
     "recall@1": "Recall@1",
@@ -61,10 +62,6 @@ def _rows(report: EvalReport) -> list[tuple[str, str, list[str]]]:
     return rows
 
 
-def _plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}" + ("" if n == 1 else "s")
-
-
 def headline(report: EvalReport) -> str:
     """One line saying what was evaluated."""
     d = report.dataset
@@ -72,7 +69,7 @@ def headline(report: EvalReport) -> str:
     if not d["retrieval_only"]:
         counts += f" ({d['answerable']} answerable, {d['unanswerable']} unanswerable)"
     split = f", split {d['split']}" if d.get("split") else ""
-    return f"{d['name']} [{d['format']}{split}]: {counts} over {_plural(d['articles'], 'article')}"
+    return f"{d['name']} [{d['format']}{split}]: {counts} over {plural(d['articles'], 'article')}"
 
 
 def _notes(report: EvalReport) -> list[str]:
@@ -84,8 +81,8 @@ def _notes(report: EvalReport) -> list[str]:
         i = run.ingest
         failed = f", {i.failed} failed" if i.failed else ""
         notes.append(
-            f"{run.name}: {_plural(i.passages, 'passage')} from "
-            f"{_plural(i.articles, 'article')} in {i.seconds:.1f} s{failed}; "
+            f"{run.name}: {plural(i.passages, 'passage')} from "
+            f"{plural(i.articles, 'article')} in {i.seconds:.1f} s{failed}; "
             f"questions in {run.seconds:.1f} s"
         )
     if d["skipped"]:
